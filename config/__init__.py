@@ -1,0 +1,28 @@
+"""Settings for mediaproxy: TOML + environment, validated, typed. Imports nothing else of ours."""
+
+from config.errors import ConfigError
+from config.loader import DEMO_SITE, SEED_SIZES, load_settings
+from config.settings import (
+    CacheSettings,
+    ResizeSettings,
+    ServerSettings,
+    Settings,
+    SiteSettings,
+    StorageSettings,
+)
+from config.sizes import SizeSpec, parse_sizes
+
+__all__ = [
+    "DEMO_SITE",
+    "SEED_SIZES",
+    "CacheSettings",
+    "ConfigError",
+    "ResizeSettings",
+    "ServerSettings",
+    "Settings",
+    "SiteSettings",
+    "SizeSpec",
+    "StorageSettings",
+    "load_settings",
+    "parse_sizes",
+]

@@ -1,0 +1,224 @@
+"""Loading settings: TOML file, then `MEDIAPROXY_<SECTION>_<KEY>` overrides, then checks.
+
+Every problem is collected and raised together as one ConfigError, each naming its key,
+so an operator fixes a config in one pass instead of one restart per typo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from config import coerce
+from config.errors import ConfigError
+from config.settings import (
+    CacheSettings,
+    ResizeSettings,
+    ServerSettings,
+    Settings,
+    SiteSettings,
+    StorageSettings,
+)
+from config.sizes import parse_sizes
+
+Coercer = Callable[[Any], Any]
+SEED_SIZES = "300x, 300x300, 70x70, 170x170, 215x170, 65x65, 310x, 210x, 90x"
+DEMO_SITE = "demo"
+RESERVED_SITE_NAMES = {"healthz", "readyz", "metrics"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
+    "server": (
+        ServerSettings,
+        {
+            "host": coerce.to_str,
+            "port": partial(coerce.to_int, minimum=0, maximum=65535),
+            "request_timeout": coerce.to_float,
+            "trusted_proxies": coerce.to_networks,
+            "max_upload_workers": partial(coerce.to_int, minimum=1, maximum=256),
+        },
+    ),
+    "storage": (
+        StorageSettings,
+        {
+            "url": coerce.to_str,
+            "endpoint_url": coerce.to_str,
+            "region": coerce.to_str,
+            "timeout": coerce.to_float,
+            "max_connections": partial(coerce.to_int, minimum=1, maximum=4096),
+        },
+    ),
+    "resize": (
+        ResizeSettings,
+        {
+            "dynamic": coerce.to_bool,
+            "quality": partial(coerce.to_int, minimum=1, maximum=100),
+            "max_source_bytes": partial(coerce.to_int, minimum=1),
+            "max_source_pixels": partial(coerce.to_int, minimum=1),
+            "workers": partial(coerce.to_int, minimum=0, maximum=1024),
+            "queue": partial(coerce.to_int, minimum=0),
+        },
+    ),
+    "cache": (
+        CacheSettings,
+        {
+            "memory_bytes": partial(coerce.to_int, minimum=0),
+            "max_item_bytes": partial(coerce.to_int, minimum=0),
+            "cache_control": coerce.to_str,
+            "placeholder_cache_control": coerce.to_str,
+        },
+    ),
+}
+
+SITE_KEYS: dict[str, Coercer] = {
+    "sizes": parse_sizes,
+    "placeholder": coerce.to_str,
+    "placeholder_status": partial(coerce.to_int, minimum=200, maximum=404),
+    "upload_keys": coerce.to_str_list,
+    "upload_allow": coerce.to_networks,
+    "upload_sizes": coerce.to_str,
+    "quality": partial(coerce.to_int, minimum=1, maximum=100),
+    "frame": coerce.to_bool,
+    "upscale": coerce.to_bool,
+    "background": coerce.to_rgb,
+}
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (None: the embedded default with one demo site) and apply overrides."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    document = _read_toml(Path(path), problems) if path is not None else {}
+    sections = {name: _section(name, document, environ, problems) for name in SECTIONS}
+    unknown = set(document) - set(SECTIONS) - {"sites"}
+    problems += [f"{name}: unknown section" for name in sorted(unknown)]
+    resize = sections["resize"]
+    sites_doc = document.get("sites", {}) if path is not None else _demo_sites()
+    sites = _sites(sites_doc, resize.quality, environ, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        server=sections["server"],
+        storage=sections["storage"],
+        resize=resize,
+        cache=sections["cache"],
+        sites=sites,
+        source=str(path) if path is not None else "embedded default",
+    )
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        problems.append(f"{path}: cannot read ({error.strerror})")
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path}: not valid TOML ({error})")
+    return {}
+
+
+def _section(
+    name: str, document: dict[str, Any], environ: Mapping[str, str], problems: list[str]
+) -> Any:
+    cls, coercers = SECTIONS[name]
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        problems.append(f"{name}: expected a table")
+        table = {}
+    problems += [f"{name}.{key}: unknown key" for key in sorted(set(table) - set(coercers))]
+    values: dict[str, Any] = {}
+    for key, convert in coercers.items():
+        env_name = f"MEDIAPROXY_{name}_{key}".upper()
+        raw = environ[env_name] if env_name in environ else table.get(key)
+        if raw is None:
+            continue
+        try:
+            values[key] = convert(raw)
+        except ValueError as error:
+            where = env_name if env_name in environ else f"{name}.{key}"
+            problems.append(f"{where}: {error}")
+    return cls(**values)
+
+
+def _sites(
+    document: Any, quality: int, environ: Mapping[str, str], problems: list[str]
+) -> dict[str, SiteSettings]:
+    if not isinstance(document, dict) or not document:
+        problems.append("sites: at least one [sites.NAME] table with `sizes` is required")
+        return {}
+    sites = {}
+    for name, table in document.items():
+        site = _site(name, table, quality, environ, problems)
+        if site is not None:
+            sites[name] = site
+    return sites
+
+
+def _site(
+    name: str, table: Any, quality: int, environ: Mapping[str, str], problems: list[str]
+) -> SiteSettings | None:
+    where = f"sites.{name}"
+    if not _NAME.match(name) or name in RESERVED_SITE_NAMES:
+        problems.append(f"{where}: site names are letters, digits, '.', '_', '-', not reserved")
+        return None
+    if not isinstance(table, dict):
+        problems.append(f"{where}: expected a table")
+        return None
+    table = dict(table)
+    keys_env = table.pop("upload_keys_env", None)
+    problems += [f"{where}.{key}: unknown key" for key in sorted(set(table) - set(SITE_KEYS))]
+    if "sizes" not in table:
+        problems.append(f"{where}.sizes: required, e.g. sizes = \"{SEED_SIZES}\"")
+        return None
+    values: dict[str, Any] = {"quality": quality}
+    for key, convert in SITE_KEYS.items():
+        if key in table:
+            try:
+                values[key] = convert(table[key])
+            except ValueError as error:
+                problems.append(f"{where}.{key}: {error}")
+    values["upload_keys"] = values.get("upload_keys", ()) + _env_keys(
+        keys_env, environ, where, problems
+    )
+    if "sizes" not in values:
+        return None
+    site = SiteSettings(name=name, **values)
+    _check_site(site, where, problems)
+    return site
+
+
+def _env_keys(
+    env_name: Any, environ: Mapping[str, str], where: str, problems: list[str]
+) -> tuple[str, ...]:
+    if env_name is None:
+        return ()
+    if not isinstance(env_name, str) or env_name not in environ:
+        problems.append(f"{where}.upload_keys_env: environment variable {env_name!r} is not set")
+        return ()
+    return coerce.to_str_list(environ[env_name])
+
+
+def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
+    if site.upload_sizes not in {"sync", "background", "none"}:
+        problems.append(f"{where}.upload_sizes: one of 'sync', 'background', 'none'")
+    if site.placeholder_status not in {200, 404}:
+        problems.append(f"{where}.placeholder_status: 200 or 404")
+    if site.placeholder is not None and not _NAME.match(site.placeholder):
+        problems.append(f"{where}.placeholder: a bare file name like 'small_image.jpg'")
+    if any(len(key) < 16 for key in site.upload_keys):
+        problems.append(f"{where}.upload_keys: keys must be at least 16 characters")
+
+
+def _demo_sites() -> dict[str, Any]:
+    return {DEMO_SITE: {"sizes": SEED_SIZES + ", 1200x", "placeholder": "placeholder.jpg"}}
+
+
+def field_names(cls: type) -> list[str]:
+    """The public keys of one settings section, in declaration order (for `config show`)."""
+    return [f.name for f in fields(cls)]

@@ -1,0 +1,89 @@
+"""Typed settings: what a running mediaproxy is configured with, after validation.
+
+Every field here is public interface (SPEC §7): TOML `[section] key` and the environment
+override `MEDIAPROXY_<SECTION>_<KEY>` name the same thing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from config.sizes import SizeSpec
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    request_timeout: float = 30.0
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    max_upload_workers: int = 1
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = "file:./var/media"
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    timeout: float = 10.0
+    max_connections: int = 64
+
+
+@dataclass(frozen=True)
+class ResizeSettings:
+    dynamic: bool = True
+    quality: int = 85
+    max_source_bytes: int = 50_000_000
+    max_source_pixels: int = 50_000_000
+    workers: int = 0
+    queue: int = 64
+
+    @property
+    def worker_count(self) -> int:
+        """`workers = 0` means one per CPU this process may use."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    memory_bytes: int = 67_108_864
+    max_item_bytes: int = 2_097_152
+    cache_control: str = "public, max-age=31536000"
+    placeholder_cache_control: str = "public, max-age=300"
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    name: str
+    sizes: tuple[SizeSpec, ...]
+    placeholder: str | None = None
+    placeholder_status: int = 404
+    upload_keys: tuple[str, ...] = ()
+    upload_allow: tuple[IPNetwork, ...] = LOOPBACK
+    upload_sizes: str = "sync"
+    quality: int = 85
+    frame: bool = False
+    upscale: bool = False
+    background: tuple[int, int, int] = (255, 255, 255)
+
+    def size(self, text: str) -> SizeSpec | None:
+        """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""
+        return next((spec for spec in self.sizes if spec.text == text), None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    resize: ResizeSettings = field(default_factory=ResizeSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    sites: dict[str, SiteSettings] = field(default_factory=dict)
+    source: str = "embedded default"

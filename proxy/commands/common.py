@@ -1,0 +1,24 @@
+"""What every subcommand shares: the --config option, given before or after the command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+CONFIG_HELP = "TOML config file (default: $MEDIAPROXY_CONFIG, else the embedded default)"
+Subparsers = Any  # argparse's _SubParsersAction is private
+Runner = Callable[..., int]
+
+
+def add_command(
+    subparsers: Subparsers, name: str, run: Runner, help_text: str, description: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # SUPPRESS keeps a --config given before the subcommand from being reset to None.
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    parser.set_defaults(run=run)
+    return parser

@@ -1,0 +1,45 @@
+"""`mediaproxy serve`: run the HTTP service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import uvloop
+from aiohttp import web
+
+from config import Settings
+from proxy.app import create_app
+from proxy.commands.common import Subparsers, add_command
+from proxy.demo import seed_demo
+
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{Referer}i" "%{User-Agent}i" %{X-Mediaproxy}o'
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "serve", run, "run the HTTP service",
+        "Serve images, render missing sizes, accept authenticated uploads.\n"
+        "Endpoints: GET/HEAD /{site}/{size}/{path}, PUT/DELETE /{site}/full/{path},\n"
+        "/healthz, /readyz, /metrics.",
+    )
+    parser.add_argument("--host", help="address to bind (default: server.host)")
+    parser.add_argument("--port", type=int, help="port to bind (default: server.port)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    if settings.source == "embedded default":
+        asyncio.run(seed_demo(settings))
+    logging.getLogger("mediaproxy").info(
+        "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
+        host, port, settings.source, settings.storage.url, ", ".join(settings.sites),
+    )
+    web.run_app(
+        create_app(settings), host=host, port=port, loop=uvloop.new_event_loop(),
+        access_log_format=ACCESS_LOG_FORMAT, print=None,
+    )
+    return 0

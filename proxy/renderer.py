@@ -1,0 +1,134 @@
+"""Producing resized images on a miss, with every form of duplicate work folded away.
+
+Requests for sizes of one original that arrive while its render is still pending (the
+source downloading, or the job waiting for a thread) join one *batch*: one download, one
+decode per shrink-on-load factor, every joined size derived from it. The same mechanism
+is the single-flight for one key: a second request for a size already in the batch
+awaits the same future. A batch stops taking members the moment a thread starts it;
+later requests open the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from config import SizeSpec
+from proxy.cache import CachedObject
+from proxy.errors import NotFound
+from proxy.keys import MediaPath
+from proxy.metrics import Metrics
+from proxy.pool import Priority, Reservation, ResizePool
+from proxy.storage import GetStatus, Storage
+from resize import Limits, Rendered, RenderOptions, SourceTooLarge, render_sizes
+
+Publish = Callable[[MediaPath, Rendered], CachedObject]
+
+
+@dataclass
+class _Batch:
+    original: MediaPath
+    options: RenderOptions
+    specs: dict[str, SizeSpec] = field(default_factory=dict)
+    futures: dict[str, asyncio.Future[CachedObject]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: bool = False
+
+    def join(self, spec: SizeSpec) -> asyncio.Future[CachedObject] | None:
+        """The future for `spec` in this batch, or None once a thread has taken it."""
+        with self.lock:
+            if self.started:
+                return None
+            if spec.text not in self.futures:
+                self.specs[spec.text] = spec
+                self.futures[spec.text] = asyncio.get_running_loop().create_future()
+            return self.futures[spec.text]
+
+    def take(self) -> list[SizeSpec]:
+        with self.lock:
+            self.started = True
+            return list(self.specs.values())
+
+
+class Renderer:
+    def __init__(
+        self, storage: Storage, pool: ResizePool, limits: Limits, metrics: Metrics
+    ) -> None:
+        self._storage = storage
+        self._pool = pool
+        self._limits = limits
+        self._metrics = metrics
+        self._open: dict[tuple[MediaPath, RenderOptions], _Batch] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def render(
+        self, original: MediaPath, spec: SizeSpec, options: RenderOptions, publish: Publish
+    ) -> CachedObject:
+        """`spec` of `original`, rendered and published; NotFound when there is no original."""
+        batch = self._open.get((original, options))
+        future = batch.join(spec) if batch is not None else None
+        if future is not None:
+            self._metrics.coalesced.inc()
+        else:
+            reservation = self._pool.reserve()
+            batch = _Batch(original, options)
+            self._open[(original, options)] = batch
+            future = batch.join(spec)
+            assert future is not None
+            task = asyncio.create_task(self._run(batch, reservation, publish))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return await asyncio.shield(future)
+
+    async def _run(self, batch: _Batch, reservation: Reservation, publish: Publish) -> None:
+        try:
+            source = await self._download(batch.original)
+            results = await self._pool.run(lambda: self._render(batch, source), Priority.READ)
+        except asyncio.CancelledError:
+            for future in batch.futures.values():
+                future.cancel()
+            raise
+        except Exception as error:
+            self._fail(batch, error)
+        else:
+            for text, rendered in results.items():
+                item = publish(batch.original.sized(text), rendered)
+                if not batch.futures[text].done():
+                    batch.futures[text].set_result(item)
+        finally:
+            reservation.release()
+            if self._open.get((batch.original, batch.options)) is batch:
+                del self._open[(batch.original, batch.options)]
+
+    async def _download(self, original: MediaPath) -> bytes:
+        found = await self._storage.get(original.key)
+        if found.status is not GetStatus.OK or found.body is None or found.meta is None:
+            raise NotFound("no such image")
+        if found.meta.size > self._limits.max_bytes:
+            await found.body.close()
+            raise SourceTooLarge("source image is over the byte limit")
+        return await found.body.read()
+
+    def _render(self, batch: _Batch, source: bytes) -> dict[str, Rendered]:
+        """Runs in a pool thread."""
+        started = time.perf_counter()
+        results = render_sizes(source, batch.take(), batch.options, self._limits)
+        self._metrics.resize_seconds.observe(time.perf_counter() - started)
+        self._metrics.renders.inc()
+        self._metrics.rendered_sizes.inc(len(results))
+        return results
+
+    @staticmethod
+    def _fail(batch: _Batch, error: Exception) -> None:
+        for future in batch.futures.values():
+            if not future.done():
+                future.set_exception(error)
+                future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def close(self) -> None:
+        """Let renders already under way finish (their results are being stored)."""
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
