@@ -1,0 +1,108 @@
+"""Where objects live: one narrow `Storage` interface, a local-file and an S3 backend.
+
+Everything above this package (serving, uploads, pregen) talks to `Storage` only, and
+`open_storage` picks the backend from the configured URL:
+
+    file:./var/media          a directory, relative to the working directory
+    file:/srv/media           an absolute directory
+    s3://bucket               a bucket
+    s3://bucket/some/prefix   keys stored as `some/prefix/<key>`; URLs never show it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .base import (
+    Body,
+    BytesBody,
+    GetStatus,
+    ListedObject,
+    ObjectMeta,
+    Storage,
+    StoredObject,
+    etag_matches,
+)
+from .files import FileStorage
+from .s3 import S3Storage
+
+__all__ = [
+    "Body",
+    "BytesBody",
+    "FileStorage",
+    "GetStatus",
+    "ListedObject",
+    "ObjectMeta",
+    "S3Storage",
+    "Storage",
+    "StoredObject",
+    "etag_matches",
+    "open_storage",
+    "parse_s3_url",
+]
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+async def open_storage(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    max_connections: int = 64,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the bound on every storage call, not this one
+) -> Storage:
+    """Open the backend `url` names (see the module docstring); ValueError if it names none.
+
+    The S3 options are ignored for `file:` URLs. Close the result with `await .close()`.
+    """
+    if url.startswith("file:"):
+        return await asyncio.to_thread(FileStorage, _file_root(url))
+    if url.startswith("s3://"):
+        bucket, prefix = parse_s3_url(url)
+        return await S3Storage.open(
+            bucket,
+            prefix,
+            endpoint_url=endpoint_url,
+            region=region,
+            max_connections=max_connections,
+            timeout=timeout,
+        )
+    raise ValueError(f"storage url must start with 'file:' or 's3://', got {url!r}")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` → (`bucket`, `some/prefix/`); ValueError saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise ValueError(f"storage url {url!r}: no '?' or '#' allowed")
+    if not _BUCKET.fullmatch(parts.netloc):
+        raise ValueError(
+            f"storage url {url!r}: bucket {parts.netloc!r} is not a valid bucket name"
+            " (3-63 characters: lowercase letters, digits, '.', '-')"
+        )
+    prefix = parts.path.strip("/")
+    bad = [seg for seg in prefix.split("/") if not _SEGMENT.fullmatch(seg)] if prefix else []
+    if bad:
+        raise ValueError(
+            f"storage url {url!r}: prefix segment {bad[0]!r} is not allowed"
+            " (letters, digits, '.', '_', '-'; not starting with '.', '_' or '-')"
+        )
+    return parts.netloc, f"{prefix}/" if prefix else ""
+
+
+def _file_root(url: str) -> Path:
+    """The directory of a `file:` url, made absolute against the current directory."""
+    rest = url.removeprefix("file:")
+    if rest.startswith("//"):  # file:///abs/path or file://localhost/abs/path
+        host, slash, path = rest[2:].partition("/")
+        if host not in ("", "localhost"):
+            raise ValueError(f"storage url {url!r}: only local paths are supported")
+        rest = slash + path
+    if not rest or "\0" in rest:
+        raise ValueError(f"storage url {url!r}: give a directory, e.g. 'file:./var/media'")
+    return Path(rest).absolute()
