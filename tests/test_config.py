@@ -1,0 +1,97 @@
+"""Configuration: TOML + MEDIAPROXY_* overrides, every problem reported at once (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, SizeSpec, load_settings, parse_sizes
+from proxy.cli import main
+
+GOOD = """
+[storage]
+url = "s3://shop-media/media"
+
+[resize]
+quality = 80
+
+[sites.t1]
+sizes = "300x, 300x300, 70x70"
+upload_keys_env = "T1_KEYS"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mediaproxy.toml"
+    path.write_text(text)
+    return path
+
+
+def test_seed_size_list_keeps_each_literal_spec() -> None:
+    specs = parse_sizes("300x, 300x300, 70x70, x500, 300x")
+    assert [s.text for s in specs] == ["300x", "300x300", "70x70", "x500"]
+    assert specs[0] == SizeSpec("300x", 300, None)
+    assert specs[3] == SizeSpec("x500", None, 500)
+
+
+@pytest.mark.parametrize("bad", ["x", "300", "0x10", "300X300", "-1x5", "300x300x", "99999x"])
+def test_bad_size_specs_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="size|pixels"):
+        SizeSpec.parse(bad)
+
+
+def test_toml_and_environment_overrides(tmp_path: Path) -> None:
+    env = {"T1_KEYS": "k" * 20 + ", " + "q" * 20, "MEDIAPROXY_RESIZE_DYNAMIC": "false"}
+    settings = load_settings(write(tmp_path, GOOD), env | {"MEDIAPROXY_RESIZE_QUALITY": "70"})
+    assert settings.storage.url == "s3://shop-media/media"
+    assert settings.resize.dynamic is False
+    assert settings.resize.quality == 70
+    site = settings.sites["t1"]
+    assert site.quality == 70  # a site inherits resize.quality
+    assert site.upload_keys == ("k" * 20, "q" * 20)
+    assert site.size("300x") == SizeSpec("300x", 300, None)
+    assert site.size("300") is None
+
+
+def test_every_problem_is_reported_at_once_naming_its_key(tmp_path: Path) -> None:
+    text = GOOD.replace("quality = 80", "quality = 0\ntypo = 1") + '\n[sites."bad name"]\nsizes = "1x1"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), {"MEDIAPROXY_SERVER_PORT": "http"})
+    problems = "\n".join(caught.value.problems)
+    assert "resize.quality: must be between 1 and 100" in problems
+    assert "resize.typo: unknown key" in problems
+    assert "MEDIAPROXY_SERVER_PORT: expected a whole number" in problems
+    assert "sites.t1.upload_keys_env: environment variable 'T1_KEYS' is not set" in problems
+    assert "sites.bad name:" in problems
+    assert len(caught.value.problems) == 5
+
+
+def test_no_config_is_the_embedded_default_with_a_demo_site() -> None:
+    settings = load_settings(None, {})
+    assert settings.storage.url == "file:./var/media"
+    assert list(settings.sites) == ["demo"]
+    assert settings.sites["demo"].size("215x170") is not None
+
+
+def test_config_check_exits_2_listing_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "[resize]\nworkers = -1\nqueue = 'long'\n")
+    assert main(["--config", str(path), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "resize.workers: must be between 0 and 1024" in err
+    assert "resize.queue: expected a whole number" in err
+    assert "sites: at least one [sites.NAME]" in err
+
+
+def test_config_show_masks_upload_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T1_KEYS", "secret-secret-secret-1")
+    assert main(["config", "show", "--config", str(write(tmp_path, GOOD))]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["sites"]["t1"]["upload_keys"] == ["***"]
+    assert shown["sites"]["t1"]["sizes"] == ["300x", "300x300", "70x70"]
+    assert "secret-secret" not in json.dumps(shown)

@@ -1,0 +1,60 @@
+"""The README's first command: `mediaproxy serve` with no config works on a fresh checkout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.serving import dims
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(150):
+            assert process.poll() is None, "mediaproxy serve exited early"
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("mediaproxy serve did not become ready in 15 s")
+
+
+async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPROXY_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "serve", "--port", str(port)],
+        cwd=tmp_path, env=env | {"PYTHONPATH": str(Path(__file__).parents[1])},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_ready(base + "/healthz", process)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/demo/215x170/s/a/sample.jpg") as response:
+                assert response.status == 200
+                assert dims(await response.read()) == (215, 161)
+            async with session.get(base + "/demo/300x/n/o/nothing.jpg") as response:
+                assert response.status == 404
+                assert response.headers["Content-Type"] == "image/jpeg"  # the placeholder
+        assert (tmp_path / "var" / "media" / "demo" / "full" / "s" / "a" / "sample.jpg").is_file()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert "mediaproxy on http://127.0.0.1" in output
+    assert '"GET /demo/215x170/s/a/sample.jpg HTTP/1.1" 200' in output
