@@ -174,7 +174,7 @@ def _site(
     keys_env = table.pop("upload_keys_env", None)
     problems += [f"{where}.{key}: unknown key" for key in sorted(set(table) - set(SITE_KEYS))]
     if "sizes" not in table:
-        problems.append(f"{where}.sizes: required, e.g. sizes = \"{SEED_SIZES}\"")
+        problems.append(f'{where}.sizes: required, e.g. sizes = "{SEED_SIZES}"')
         return None
     values: dict[str, Any] = {"quality": quality}
     for key, convert in SITE_KEYS.items():

@@ -73,7 +73,7 @@ def build_services(settings: Settings, storage: Storage) -> Services:
     metrics = Metrics()
     instrumented = InstrumentedStorage(storage, metrics)
     pool = ResizePool(settings.resize.worker_count, settings.resize.queue)
-    services = Services(
+    return Services(
         settings=settings,
         storage=instrumented,
         metrics=metrics,
@@ -82,4 +82,3 @@ def build_services(settings: Settings, storage: Storage) -> Services:
         cache=MemoryCache(settings.cache.memory_bytes, settings.cache.max_item_bytes),
         upload_slots=asyncio.Semaphore(settings.server.max_upload_workers),
     )
-    return services

@@ -25,7 +25,8 @@ the embedded default runs: storage file:./var/media and one demo site.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mediaproxy", description=DESCRIPTION,
+        prog="mediaproxy",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)

@@ -44,5 +44,10 @@ async def seed_demo(settings: Settings) -> None:
                 log.info("demo: wrote %s", key)
     finally:
         await storage.close()
-    log.info("try: curl -o /tmp/x.jpg http://%s:%d/%s/300x/%s", settings.server.host,
-             settings.server.port, DEMO_SITE, SAMPLE_REL)
+    log.info(
+        "try: curl -o /tmp/x.jpg http://%s:%d/%s/300x/%s",
+        settings.server.host,
+        settings.server.port,
+        DEMO_SITE,
+        SAMPLE_REL,
+    )

@@ -12,7 +12,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "mediaproxy_requests", "HTTP requests by method and status", ["method", "status"],
+            "mediaproxy_requests",
+            "HTTP requests by method and status",
+            ["method", "status"],
             registry=r,
         )
         self.cache = Counter(
@@ -28,12 +30,17 @@ class Metrics:
             "mediaproxy_rendered_sizes", "Resized images produced", registry=r
         )
         self.resize_seconds = Histogram(
-            "mediaproxy_resize_seconds", "Time in libvips per render job",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "mediaproxy_resize_seconds",
+            "Time in libvips per render job",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.storage_seconds = Histogram(
-            "mediaproxy_storage_seconds", "Storage call latency", ["op"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "mediaproxy_storage_seconds",
+            "Storage call latency",
+            ["op"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.storage_errors = Counter(
             "mediaproxy_storage_errors", "Storage calls that failed", ["op"], registry=r

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,6 +64,8 @@ class Renderer:
         self._metrics = metrics
         self._open: dict[tuple[MediaPath, RenderOptions], _Batch] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._downloads: dict[MediaPath, asyncio.Task[bytes]] = {}
+        self._download_users: Counter[MediaPath] = Counter()
 
     async def render(
         self, original: MediaPath, spec: SizeSpec, options: RenderOptions, publish: Publish
@@ -85,7 +88,7 @@ class Renderer:
 
     async def _run(self, batch: _Batch, reservation: Reservation, publish: Publish) -> None:
         try:
-            source = await self._download(batch.original)
+            source = await self._source(batch.original)
             results = await self._pool.run(lambda: self._render(batch, source), Priority.READ)
         except asyncio.CancelledError:
             for future in batch.futures.values():
@@ -100,8 +103,28 @@ class Renderer:
                     batch.futures[text].set_result(item)
         finally:
             reservation.release()
+            self._release_source(batch.original)
             if self._open.get((batch.original, batch.options)) is batch:
                 del self._open[(batch.original, batch.options)]
+
+    async def _source(self, original: MediaPath) -> bytes:
+        """The original's bytes, downloaded once for every batch that needs them meanwhile.
+
+        A product page asking for four sizes can split into two batches (the first one
+        started before the last request arrived); they still share one download.
+        """
+        self._download_users[original] += 1
+        if original not in self._downloads:
+            self._downloads[original] = asyncio.create_task(self._download(original))
+        return await asyncio.shield(self._downloads[original])
+
+    def _release_source(self, original: MediaPath) -> None:
+        self._download_users[original] -= 1
+        if self._download_users[original] <= 0:
+            del self._download_users[original]
+            download = self._downloads.pop(original, None)
+            if download is not None and download.done() and not download.cancelled():
+                download.exception()  # retrieved: every user saw it already
 
     async def _download(self, original: MediaPath) -> bytes:
         found = await self._storage.get(original.key)

@@ -47,14 +47,13 @@ async def _from_storage(
         if responses.not_modified(request, meta.etag, meta.last_modified):
             return responses.not_modified_response(headers)
         return web.Response(headers=headers | {"Content-Length": str(meta.size)})
-    found = await services.storage.get(
-        path.key, if_none_match=request.headers.get("If-None-Match")
-    )
+    found = await services.storage.get(path.key, if_none_match=request.headers.get("If-None-Match"))
     if found.status is GetStatus.NOT_FOUND:
         return None
     services.metrics.cache.labels("storage").inc()
     if found.status is GetStatus.NOT_MODIFIED or found.meta is None or found.body is None:
-        return web.Response(status=304, headers={"X-Mediaproxy": "storage"})
+        etag = request.headers.get("If-None-Match", "")
+        return web.Response(status=304, headers={"ETag": etag, "X-Mediaproxy": "storage"})
     headers = responses.meta_headers(found.meta, "storage")
     if responses.not_modified(request, found.meta.etag, found.meta.last_modified):
         await found.body.close()
@@ -86,6 +85,10 @@ async def _render_miss(
 ) -> web.StreamResponse:
     if not services.settings.resize.dynamic:
         return await _placeholder(request, services, site, spec, render=False)
+    cached = services.cache.get(path.key)  # rendered while we looked in storage
+    if cached is not None:
+        services.metrics.coalesced.inc()
+        return responses.from_cached(request, cached, "memory")
     services.metrics.cache.labels("miss").inc()
     options = services.options_for(site)
     try:

@@ -25,9 +25,9 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, within: float | None = None) -> None:
         """Wait for every task, including ones spawned while waiting."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 

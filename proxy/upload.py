@@ -105,7 +105,9 @@ async def _render(services: Services, site: SiteSettings, body: bytes) -> dict[s
 async def _store(services: Services, path: MediaPath, body: bytes, content_type: str) -> None:
     services.cache.purge([path.key])
     await services.storage.put(
-        path.key, body, content_type=content_type,
+        path.key,
+        body,
+        content_type=content_type,
         cache_control=services.settings.cache.cache_control,
     )
 
@@ -120,7 +122,9 @@ async def _store_sizes(
         services.cache.purge([key])
         try:
             await services.storage.put(
-                key, image.data, content_type=image.content_type,
+                key,
+                image.data,
+                content_type=image.content_type,
                 cache_control=services.settings.cache.cache_control,
             )
         except Exception as error:
@@ -134,9 +138,7 @@ async def _store_sizes(
     return {text: reason for text, reason in zip(rendered, outcomes, strict=True) if reason}
 
 
-async def _background(
-    services: Services, site: SiteSettings, path: MediaPath, body: bytes
-) -> None:
+async def _background(services: Services, site: SiteSettings, path: MediaPath, body: bytes) -> None:
     try:
         rendered = await _render(services, site, body)
     except Exception:
@@ -145,7 +147,9 @@ async def _background(
     await _store_sizes(services, path, rendered)
 
 
-def _result(path: MediaPath, site: SiteSettings, errors: dict[str, str], status: int) -> web.Response:
+def _result(
+    path: MediaPath, site: SiteSettings, errors: dict[str, str], status: int
+) -> web.Response:
     sizes = {spec.text: path.sized(spec.text).key for spec in site.sizes}
     return web.json_response(
         {"original": path.key, "sizes": sizes, "errors": errors}, status=status

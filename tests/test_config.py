@@ -38,7 +38,7 @@ def test_seed_size_list_keeps_each_literal_spec() -> None:
 
 @pytest.mark.parametrize("bad", ["x", "300", "0x10", "300X300", "-1x5", "300x300x", "99999x"])
 def test_bad_size_specs_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="size|pixels"):
+    with pytest.raises(ValueError, match=r"size|pixels"):
         SizeSpec.parse(bad)
 
 
@@ -56,7 +56,10 @@ def test_toml_and_environment_overrides(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once_naming_its_key(tmp_path: Path) -> None:
-    text = GOOD.replace("quality = 80", "quality = 0\ntypo = 1") + '\n[sites."bad name"]\nsizes = "1x1"\n'
+    text = (
+        GOOD.replace("quality = 80", "quality = 0\ntypo = 1")
+        + '\n[sites."bad name"]\nsizes = "1x1"\n'
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, text), {"MEDIAPROXY_SERVER_PORT": "http"})
     problems = "\n".join(caught.value.problems)

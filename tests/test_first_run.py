@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+async def wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(150):
-            assert process.poll() is None, "mediaproxy serve exited early"
+            assert process.returncode is None, "mediaproxy serve exited early"
             try:
                 async with session.get(url) as response:
                     if response.status == 200:
@@ -37,10 +36,10 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPROXY_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", "serve", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "proxy.cli", "serve", "--port", str(port)],
         cwd=tmp_path, env=env | {"PYTHONPATH": str(Path(__file__).parents[1])},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
@@ -55,6 +54,7 @@ async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None
         assert (tmp_path / "var" / "media" / "demo" / "full" / "s" / "a" / "sample.jpg").is_file()
     finally:
         process.terminate()
-        output = process.communicate(timeout=20)[0].decode()
+        async with asyncio.timeout(20):
+            output = (await process.communicate())[0].decode()
     assert "mediaproxy on http://127.0.0.1" in output
     assert '"GET /demo/215x170/s/a/sample.jpg HTTP/1.1" 200' in output

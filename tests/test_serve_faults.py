@@ -72,7 +72,7 @@ async def test_failed_store_still_returns_the_image_and_is_counted(
     aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
 ) -> None:
     await storage.put("t1/full/f/a/fail.jpg", images.jpeg(800, 600), content_type="image/jpeg")
-    app = create_app(make_settings(tmp_path), storage=FailingPuts(storage))  # type: ignore[arg-type]
+    app = create_app(make_settings(tmp_path), storage=FailingPuts(storage))
     client = await aiohttp_client(app)
     response = await client.get("/t1/300x/f/a/fail.jpg")
     assert response.status == 200
@@ -92,9 +92,9 @@ async def test_slow_requests_time_out_with_504(
             raise AssertionError("unreachable")
 
     slow = SlowGets(storage)
-    slow.get = slow.slow_get  # type: ignore[assignment,method-assign]
+    slow.get = slow.slow_get  # type: ignore[assignment]
     settings = make_settings(tmp_path, SERVER_REQUEST_TIMEOUT="0.3")
-    client = await aiohttp_client(create_app(settings, storage=slow))  # type: ignore[arg-type]
+    client = await aiohttp_client(create_app(settings, storage=slow))
     started = time.monotonic()
     response = await client.get("/t1/300x/s/l/slow.jpg")
     assert response.status == 504

@@ -15,7 +15,9 @@ def add_command(
     subparsers: Subparsers, name: str, run: Runner, help_text: str, description: str
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=help_text, description=description,
+        name,
+        help=help_text,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # SUPPRESS keeps a --config given before the subcommand from being reset to None.

@@ -13,7 +13,10 @@ from proxy.commands.common import Subparsers, add_command
 
 def register(subparsers: Subparsers) -> None:
     parser = add_command(
-        subparsers, "config", run, "check or show the configuration",
+        subparsers,
+        "config",
+        run,
+        "check or show the configuration",
         "check: validate the TOML and environment overrides (exit 2 listing every problem).\n"
         "show: print the effective settings as JSON, upload keys masked.",
     )

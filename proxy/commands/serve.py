@@ -19,7 +19,10 @@ ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{Referer}i" "%{User-Agent}i" %{X-Media
 
 def register(subparsers: Subparsers) -> None:
     parser = add_command(
-        subparsers, "serve", run, "run the HTTP service",
+        subparsers,
+        "serve",
+        run,
+        "run the HTTP service",
         "Serve images, render missing sizes, accept authenticated uploads.\n"
         "Endpoints: GET/HEAD /{site}/{size}/{path}, PUT/DELETE /{site}/full/{path},\n"
         "/healthz, /readyz, /metrics.",
@@ -36,10 +39,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(seed_demo(settings))
     logging.getLogger("mediaproxy").info(
         "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
-        host, port, settings.source, settings.storage.url, ", ".join(settings.sites),
+        host,
+        port,
+        settings.source,
+        settings.storage.url,
+        ", ".join(settings.sites),
     )
     web.run_app(
-        create_app(settings), host=host, port=port, loop=uvloop.new_event_loop(),
-        access_log_format=ACCESS_LOG_FORMAT, print=None,
+        create_app(settings),
+        host=host,
+        port=port,
+        loop=uvloop.new_event_loop(),
+        access_log_format=ACCESS_LOG_FORMAT,
+        print=None,
     )
     return 0

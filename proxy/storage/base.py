@@ -79,25 +79,44 @@ class StoredObject:
 
 
 class Storage(Protocol):
-    """Object storage as the proxy and the bulk tools use it (see the module docstring)."""
+    """Object storage as the proxy and the bulk tools use it (see the module docstring).
 
-    describe: str
+    `describe` names the location for logs and `config show`: `s3://bucket/prefix`,
+    `file:/abs/path`. Every method may raise StorageError / StorageTimeout.
+    """
 
-    async def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject: ...
+    @property
+    def describe(self) -> str: ...
 
-    async def head(self, key: str) -> ObjectMeta | None: ...
+    async def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject:
+        """The object, or NOT_MODIFIED when `if_none_match` (a header value) matches it."""
+        ...
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        """Metadata without the body; None if missing."""
+        ...
 
     async def put(
         self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None
-    ) -> ObjectMeta: ...
+    ) -> ObjectMeta:
+        """Store (or replace) atomically: readers see the old object or the new, never a part."""
+        ...
 
-    async def delete(self, keys: Sequence[str]) -> None: ...
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Delete every key; keys that do not exist are not an error."""
+        ...
 
-    def list(self, prefix: str) -> AsyncIterator[ListedObject]: ...
+    def list(self, prefix: str) -> AsyncIterator[ListedObject]:
+        """Every key that starts with `prefix` (a string prefix, as S3 has it), sorted."""
+        ...
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise StorageError unless the storage is usable right now (for /readyz)."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release connections; the storage is unusable afterwards."""
+        ...
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

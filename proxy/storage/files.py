@@ -71,7 +71,7 @@ class FileStorage:
 
     async def ping(self) -> None:
         if not await asyncio.to_thread(os.access, self.root, os.R_OK | os.W_OK | os.X_OK):
-            raise StorageError(f"{self.describe} is not a writable directory")
+            raise StorageError() from PermissionError(f"{self.root} is not a writable directory")
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,31 @@
+"""Pure libvips work: sniff, probe and resize product images with Magento geometry.
+
+No aiohttp or asyncio here: callers run these blocking functions in their own executor.
+"""
+
+from .errors import CorruptImage, ImageError, SourceTooLarge, UnsupportedImage
+from .formats import ImageFormat, sniff
+from .geometry import fit, php_round
+from .libvips import configure_libvips
+from .limits import Limits
+from .probe import SourceInfo, probe
+from .render import Rendered, RenderOptions, render_one, render_sizes
+
+__all__ = [
+    "CorruptImage",
+    "ImageError",
+    "ImageFormat",
+    "Limits",
+    "RenderOptions",
+    "Rendered",
+    "SourceInfo",
+    "SourceTooLarge",
+    "UnsupportedImage",
+    "configure_libvips",
+    "fit",
+    "php_round",
+    "probe",
+    "render_one",
+    "render_sizes",
+    "sniff",
+]

@@ -1,0 +1,36 @@
+"""The four source formats we resize, recognised by magic bytes alone.
+
+Sniffing is done in Python, before libvips sees the data, so that a file named `.jpg`
+that is really HTML, SVG or PDF is refused (415) without any loader being consulted.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ImageFormat(StrEnum):
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    GIF = "gif"
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.value}"
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The format `data` claims by its first bytes, or None; never reads further."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return ImageFormat.JPEG
+    if data.startswith(_PNG_MAGIC):
+        return ImageFormat.PNG
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return ImageFormat.GIF
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ImageFormat.WEBP
+    return None

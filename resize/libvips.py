@@ -1,0 +1,84 @@
+"""The one place that sets libvips up and calls its loaders.
+
+Loading only through the four loaders we name keeps the attack surface to what SPEC §4
+allows: every other loader (SVG, PDF, TIFF, HEIF, ImageMagick, matrix, CSV...) stays blocked,
+so even a bug in our sniffing cannot hand attacker bytes to one of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pyvips
+
+from .errors import CorruptImage
+from .formats import ImageFormat
+
+# Buffer and source loaders only; the file loaders stay blocked too.
+ALLOWED_LOADERS = (
+    "VipsForeignLoadJpegBuffer",
+    "VipsForeignLoadJpegSource",
+    "VipsForeignLoadPngBuffer",
+    "VipsForeignLoadPngSource",
+    "VipsForeignLoadWebpBuffer",
+    "VipsForeignLoadWebpSource",
+    "VipsForeignLoadNsgifBuffer",
+    "VipsForeignLoadNsgifSource",
+)
+_LOAD_OPERATION = {
+    ImageFormat.JPEG: "jpegload_buffer",
+    ImageFormat.PNG: "pngload_buffer",
+    ImageFormat.WEBP: "webpload_buffer",
+    ImageFormat.GIF: "gifload_buffer",
+}
+_lock = threading.Lock()
+_configured = False
+
+
+def configure_libvips() -> None:
+    """Turn the operation cache off (every source is different, so it only holds memory)
+    and block every loader but ours. Idempotent and thread-safe; probe and render call it
+    themselves, the app and CLI call it at start so a broken libvips fails early."""
+    global _configured
+    with _lock:
+        if _configured:
+            return
+        pyvips.cache_set_max(0)
+        pyvips.cache_set_max_mem(0)
+        pyvips.cache_set_max_files(0)
+        pyvips.block_untrusted_set(True)
+        pyvips.operation_block_set("VipsForeignLoad", True)
+        for name in ALLOWED_LOADERS:
+            if not pyvips.type_find("VipsOperation", name):
+                raise RuntimeError(f"this libvips has no {name} loader")
+            pyvips.operation_block_set(name, False)
+        _configured = True
+
+
+def load(data: bytes, fmt: ImageFormat, *, shrink: int = 1) -> pyvips.Image:
+    """Open `data` with the loader for `fmt`: a lazy image, only the header is read.
+
+    `fail_on="truncated"` makes a cut-off file an error when its pixels are read instead
+    of a grey bottom half; `shrink` is JPEG's shrink-on-load factor (1, 2, 4 or 8).
+    GIF and WebP load their first frame only.
+    """
+    configure_libvips()
+    options: dict[str, object] = {"access": "sequential", "fail_on": "truncated"}
+    if shrink > 1:
+        if fmt is not ImageFormat.JPEG:
+            raise ValueError(f"shrink-on-load is only used for JPEG, not {fmt}")
+        options["shrink"] = shrink
+    with vips_errors("unreadable image header"):
+        return getattr(pyvips.Image, _LOAD_OPERATION[fmt])(data, **options)
+
+
+@contextmanager
+def vips_errors(reason: str) -> Iterator[None]:
+    """Turn a libvips failure into CorruptImage with a short public reason; libvips' own
+    text (paths, internal names) stays in the chained cause for logs only."""
+    try:
+        yield
+    except pyvips.Error as exc:
+        raise CorruptImage(reason) from exc
