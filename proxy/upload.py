@@ -94,11 +94,13 @@ def _content_type(request: web.Request, path: MediaPath) -> str:
     return mimetypes.guess_type(path.rel)[0] or "application/octet-stream"
 
 
-async def _render(services: Services, site: SiteSettings, body: bytes) -> dict[str, Rendered]:
+async def _render(
+    services: Services, site: SiteSettings, body: bytes, priority: Priority = Priority.UPLOAD
+) -> dict[str, Rendered]:
     options, limits = services.options_for(site), services.limits
     async with services.upload_slots:
         return await services.pool.run(
-            lambda: render_sizes(body, site.sizes, options, limits), Priority.UPLOAD
+            lambda: render_sizes(body, site.sizes, options, limits), priority
         )
 
 
@@ -140,7 +142,7 @@ async def _store_sizes(
 
 async def _background(services: Services, site: SiteSettings, path: MediaPath, body: bytes) -> None:
     try:
-        rendered = await _render(services, site, body)
+        rendered = await _render(services, site, body, Priority.BACKGROUND)
     except Exception:
         log.warning("upload: sizes of %s could not be rendered", path.key, exc_info=True)
         return

@@ -238,3 +238,20 @@ async def test_twenty_concurrent_uploads_all_complete(
         found = await read(storage, f"t1/300x/c/c/{n}.jpg")
         assert found is not None
         assert dims(found[0])[0] in {299, 300}  # Magento rounds some widths down
+
+
+async def test_uploads_do_not_starve_reads(make_client: MakeClient, storage: Storage) -> None:
+    await storage.put("t1/full/r/d/read.jpg", images.jpeg(1600, 1200), content_type="image/jpeg")
+    client = await make_client(RESIZE_WORKERS="2", RESIZE_QUEUE="0")
+    uploads = [
+        asyncio.create_task(
+            client.put(f"/t1/full/u/p/{n}.jpg", data=images.jpeg(2400, 1800), headers=AUTH)
+        )
+        for n in range(4)
+    ]
+    await asyncio.sleep(0.05)  # uploads are rendering or queued
+    reads = await asyncio.gather(*(client.get(f"/t1/{s}/r/d/read.jpg") for s in ("300x", "90x")))
+    assert [r.status for r in reads] == [200, 200]
+    finished = [u.done() for u in uploads]
+    assert not all(finished), "reads waited for every upload"
+    assert [(await u).status for u in uploads] == [201] * 4
