@@ -22,7 +22,10 @@ FULL = "full"
 MAX_PATH_LENGTH = 1024
 MAX_SEGMENT_LENGTH = 255
 MAX_REL_SEGMENTS = 8
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# SPEC §2 says segments start with a letter or digit; `_` is allowed too because Magento's
+# own dispersion makes `a/_/a.jpg` (a second character `.` becomes `_`). Still no segment
+# can be `.`, `..` or hidden, which is what keeps keys inside their tree.
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 

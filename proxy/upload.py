@@ -20,10 +20,9 @@ from proxy.errors import BadPath, NotFound, PayloadTooLarge
 from proxy.keys import MediaPath, parse_path
 from proxy.pool import Priority
 from proxy.services import SERVICES, Services
-from resize import Rendered, probe, render_sizes
+from resize import Rendered, is_image_name, probe, render_sizes
 
 log = logging.getLogger("mediaproxy.upload")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 SIZE_MODES = {"sync", "background", "none"}
 
 
@@ -34,7 +33,7 @@ async def handle_put(request: web.Request) -> web.Response:
     if mode not in SIZE_MODES:
         raise BadPath("sizes must be one of sync, background, none")
     body = await _read_body(request, services.settings.resize.max_source_bytes)
-    if not path.rel.lower().endswith(IMAGE_SUFFIXES):
+    if not is_image_name(path.rel):
         await _store(services, path, body, _content_type(request, path))
         return web.json_response({"original": path.key, "sizes": {}, "errors": {}}, status=201)
     info = probe(body, services.limits)

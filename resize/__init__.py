@@ -4,7 +4,7 @@ No aiohttp or asyncio here: callers run these blocking functions in their own ex
 """
 
 from .errors import CorruptImage, ImageError, SourceTooLarge, UnsupportedImage
-from .formats import ImageFormat, sniff
+from .formats import IMAGE_SUFFIXES, ImageFormat, is_image_name, sniff
 from .geometry import fit, php_round
 from .libvips import configure_libvips
 from .limits import Limits
@@ -12,6 +12,7 @@ from .probe import SourceInfo, probe
 from .render import Rendered, RenderOptions, render_one, render_sizes
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "CorruptImage",
     "ImageError",
     "ImageFormat",
@@ -23,6 +24,7 @@ __all__ = [
     "UnsupportedImage",
     "configure_libvips",
     "fit",
+    "is_image_name",
     "php_round",
     "probe",
     "render_one",

@@ -22,6 +22,14 @@ class ImageFormat(StrEnum):
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+# Names that must hold an image of one of these formats (uploads check by content; pregen
+# and migrate only consider these). Any other name is a plain file, stored as-is.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
 
 def sniff(data: bytes) -> ImageFormat | None:
     """The format `data` claims by its first bytes, or None; never reads further."""

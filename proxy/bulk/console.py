@@ -1,9 +1,10 @@
 """What the bulk subcommands share as programs: storage from settings, Ctrl-C, exit codes.
 
-A first Ctrl-C (or SIGTERM, what Kubernetes sends) sets the run's stop flag: no new
-original is started, renders under way finish and their sizes are stored, the summary is
-printed and the exit code is 130. A second Ctrl-C cancels whatever is still in flight;
-puts are whole objects, so even then nothing is half-written.
+A Ctrl-C while listing cancels at once (nothing is written yet). Once writing, a first
+Ctrl-C (or SIGTERM, what Kubernetes sends) sets the run's stop flag: no new original is
+started, renders under way finish and their sizes are stored, the summary is printed and
+the exit code is 130. A second Ctrl-C cancels whatever is still in flight; puts are whole
+objects, so even then nothing is half-written.
 """
 
 from __future__ import annotations
@@ -15,28 +16,36 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import TextIO
 
 import uvloop
 
 from config import Settings
-from proxy.bulk.report import EXIT_USAGE
+from proxy.bulk.engine import connections_for, storage_reason
+from proxy.bulk.report import EXIT_FAILED, EXIT_USAGE
 from proxy.bulk.run import Run
+from proxy.errors import StorageError
 from proxy.storage import Storage, open_storage
 
 Work = Callable[[Run], Awaitable[None]]
 
 
+class UsageError(Exception):
+    """Found only once running (e.g. a storage URL no backend takes): exit 2."""
+
+
 async def open_for(settings: Settings, jobs: int) -> Storage:
     """The storage `serve` would open, with a connection pool big enough for `jobs` lanes."""
     config = settings.storage
-    return await open_storage(
-        config.url,
-        endpoint_url=config.endpoint_url or None,
-        region=config.region,
-        max_connections=max(config.max_connections, 4 * jobs),
-        timeout=config.timeout,
-    )
+    try:
+        return await open_storage(
+            config.url,
+            endpoint_url=config.endpoint_url or None,
+            region=config.region,
+            max_connections=max(config.max_connections, connections_for(jobs)),
+            timeout=config.timeout,
+        )
+    except ValueError as error:
+        raise UsageError(f"storage.url: {error}") from error
 
 
 def usage_error(command: str, message: str) -> int:
@@ -47,6 +56,7 @@ def usage_error(command: str, message: str) -> int:
 def execute(command: str, work: Work, errors_path: str | None) -> int:
     """Run `work` on a fresh loop with signal handling; print the summary; the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("pyvips").setLevel(logging.ERROR)  # libvips' warnings repeat our log
     try:
         errors = open(errors_path, "w", encoding="utf-8") if errors_path else None  # noqa: SIM115
     except OSError as error:
@@ -55,6 +65,14 @@ def execute(command: str, work: Work, errors_path: str | None) -> int:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_interruptible(work, run))
+    except UsageError as error:
+        return usage_error(command, str(error))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place: nothing started
+        run.report.interrupted = True
+    except StorageError as error:  # listing failed: there is no work list to go on with
+        run.progress.clear()
+        print(f"mediaproxy {command}: {storage_reason(error)}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if errors is not None:
             errors.close()
@@ -72,7 +90,7 @@ async def _interruptible(work: Work, run: Run) -> None:
 
     def interrupt() -> None:
         run.report.interrupted = True
-        if not run.stopping:
+        if run.working and not run.stopping:
             run.stop.set()
             run.notice("stopping: finishing the images in flight (Ctrl-C again to abandon them)")
         else:
@@ -80,6 +98,8 @@ async def _interruptible(work: Work, run: Run) -> None:
 
     handled = []
     for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # `nohup` or a shell's `&` asked for this signal to be ignored
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.add_signal_handler(signum, interrupt)  # only possible in the main thread
             handled.append(signum)

@@ -3,7 +3,7 @@
 Each job is one original: fetch it once (download, or read the local file and upload it
 for `migrate`), render all of its sizes in one `render_sizes` call (one decode per
 shrink-on-load factor), put each size as one whole object. libvips releases the GIL, so a
-pool of `jobs` threads keeps that many cores rendering, while `2 × jobs` lanes keep the next
+pool of `jobs` threads keeps that many cores rendering, while twice as many lanes keep the next
 originals downloading and the last ones uploading meanwhile; at most one original per lane
 is in memory.
 
@@ -30,6 +30,12 @@ from proxy.storage import GetStatus, Storage
 from resize import ImageError, Rendered, SourceTooLarge, configure_libvips, render_sizes, sniff
 
 log = logging.getLogger("mediaproxy.bulk")
+LANES_PER_JOB = 2
+
+
+def connections_for(jobs: int) -> int:
+    """Storage connections that let every lane work at once: one GET, then ~9 PUTs."""
+    return LANES_PER_JOB * max(1, jobs) * 10
 
 
 class Engine:
@@ -43,11 +49,12 @@ class Engine:
         """Do every job (until stopped); failures are recorded in the run, never raised."""
         configure_libvips()
         self._run.progress.start()
+        self._run.working = True
         pool = ThreadPoolExecutor(self._jobs, thread_name_prefix="bulk-render")
         queue = iter(work)
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(min(2 * self._jobs, len(work))):
+                for _ in range(min(LANES_PER_JOB * self._jobs, len(work))):
                     group.create_task(self._lane(queue, pool))
         finally:
             # Renders already running finish in their threads; queued ones are dropped.
@@ -64,7 +71,9 @@ class Engine:
     async def _one(self, job: Job, pool: ThreadPoolExecutor) -> None:
         try:
             data = await (self._upload(job) if job.local is not None else self._download(job))
-            if data is not None and job.specs:
+            if data is None:
+                return
+            if job.specs:
                 if self._run.stopping:
                     self._run.report.interrupted = True
                     return
@@ -73,7 +82,7 @@ class Engine:
             self._run.fail(job.key, error.reason)
         except StorageError as error:
             self._run.fail(job.key, storage_reason(error))
-        except OSError as error:
+        except OSError as error:  # reading the local file (storage errors are StorageError)
             self._run.fail(job.key, f"cannot read {job.local}: {error.strerror or error}")
         except Exception as error:  # a bug or a libvips surprise must not end the run
             log.exception("unexpected failure on %s", job.key)

@@ -19,8 +19,7 @@ from proxy.bulk.shard import ALL, Shard
 from proxy.errors import BadPath
 from proxy.keys import FULL, parse_rel
 from proxy.storage import Storage
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+from resize import is_image_name
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,6 @@ class Job:
 
     def sized_key(self, spec: SizeSpec) -> str:
         return f"{self.site.name}/{spec.text}/{self.rel}"
-
-
-def is_image_name(rel: str) -> bool:
-    return rel.lower().endswith(IMAGE_SUFFIXES)
 
 
 def valid_rel(rel: str) -> bool:
@@ -71,7 +66,10 @@ async def list_originals(
 
 
 async def missing_sizes(
-    storage: Storage, site: SiteSettings, rels: Sequence[str], specs: Sequence[SizeSpec],
+    storage: Storage,
+    site: SiteSettings,
+    rels: Sequence[str],
+    specs: Sequence[SizeSpec],
     report: Report,
 ) -> list[Job]:
     """A job per original of `rels` lacking any of `specs`; counts the present ones skipped."""
@@ -96,8 +94,13 @@ async def missing_sizes(
 
 
 async def plan_site(
-    storage: Storage, site: SiteSettings, specs: Sequence[SizeSpec], report: Report,
-    *, overwrite: bool = False, shard: Shard = ALL,
+    storage: Storage,
+    site: SiteSettings,
+    specs: Sequence[SizeSpec],
+    report: Report,
+    *,
+    overwrite: bool = False,
+    shard: Shard = ALL,
 ) -> list[Job]:
     """Every job of one site: all `specs` of each original with `overwrite`, else the diff."""
     rels = await list_originals(storage, site, report, shard)

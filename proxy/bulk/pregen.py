@@ -86,6 +86,7 @@ async def plan(storage: Storage, settings: Settings, options: PregenOptions, run
             storage, site, specs, run.report, overwrite=options.overwrite, shard=options.shard
         )
         count = sum(len(job.specs) for job in jobs)
+        run.report.planned_sizes += count
         run.notice(
             f"site {site.name}: {len(jobs)} originals need {count} sizes "
             f"({run.report.skipped - skipped} present)"

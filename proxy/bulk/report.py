@@ -21,6 +21,8 @@ class Report:
     """Counters of one run; `failures` holds every (key, reason) in the order they happened."""
 
     planned: int = 0
+    planned_sizes: int = 0
+    dry_run: bool = False
     originals: int = 0
     uploaded: int = 0
     made: int = 0
@@ -50,6 +52,11 @@ class Report:
     def summary(self, command: str) -> str:
         """One line, e.g. `pregen: made 270 sizes of 30 originals, skipped 0, failed 0,
         12.3 MB written in 10.2 s (2.9 originals/s, 26.5 sizes/s)`."""
+        if self.dry_run:
+            return (
+                f"{command} dry run: would make {self.planned_sizes} sizes of {self.planned} "
+                f"originals; {self.skipped} present, {self.ignored} ignored"
+            )
         uploaded = f"uploaded {self.uploaded} originals, " if command == "migrate" else ""
         status = "interrupted" if self.interrupted else "done"
         seconds = self.elapsed
@@ -64,9 +71,9 @@ class Report:
 def human_bytes(count: int) -> str:
     if count < 1000:
         return f"{count} B"
-    size, unit = float(count), "B"
-    for unit in ("kB", "MB", "GB"):
-        size /= 1000
+    size = count / 1000
+    for unit in ("kB", "MB"):
         if size < 1000:
-            break
-    return f"{size:.1f} {unit}"
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

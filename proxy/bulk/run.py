@@ -27,6 +27,7 @@ class Run:
         self.progress = Progress(command, self.report, stream, tty=tty)
         self.errors = ErrorLog(self.report, self.progress, errors)
         self.stop = asyncio.Event()  # set: take no new work, finish what is in flight
+        self.working = False  # writing has begun (before it, stopping can simply cancel)
 
     @property
     def stopping(self) -> bool:

@@ -1,0 +1,279 @@
+"""`mediaproxy pregen` (SPEC §6) against a real moto S3 and real libvips, through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import pyvips
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from config import load_settings
+from proxy.app import create_app
+from proxy.bulk import PregenOptions, Run, Shard, pregen
+from proxy.bulk.console import open_for
+from proxy.cli import main
+from proxy.storage import ObjectMeta
+from tests import images
+from tests.conftest import RawS3
+from tests.serving import SIZES, make_settings
+
+SPECS = [text.strip() for text in SIZES.split(",")]
+RELS = ["1/3/1335478295542.jpg", "a/b/ab.png", "c/d/cd.jpg"]
+Client = TestClient[web.Request, web.Application]
+
+# Each test gets its own bucket; `config` writes a TOML pointing the CLI at it.
+MakeConfig = Callable[..., Path]
+
+
+@pytest.fixture
+def config(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> MakeConfig:
+    def make(site: str = "", extra: str = "") -> Path:
+        storage = f'[storage]\nurl = "s3://{s3_bucket}"\nendpoint_url = "{moto_endpoint}"\n'
+        make_settings(tmp_path, storage + extra, site=site)
+        return tmp_path / "mediaproxy.toml"
+
+    return make
+
+
+def cli(config: Path, *args: str) -> int:
+    return main(["--config", str(config), *args])
+
+
+def seed(s3_raw: RawS3, bucket: str, rels: list[str] = RELS) -> None:
+    for rel in rels:
+        data = images.png(320, 240) if rel.endswith(".png") else images.jpeg(320, 240)
+        content_type = "image/png" if rel.endswith(".png") else "image/jpeg"
+        s3_raw.put(bucket, f"t1/full/{rel}", data, content_type)
+
+
+def contents(s3_raw: RawS3, bucket: str) -> dict[str, bytes]:
+    return {key: s3_raw.get(bucket, key)[0] for key in s3_raw.list(bucket)}
+
+
+def every_size(rels: list[str]) -> set[str]:
+    return {f"t1/{dim}/{rel}" for rel in rels for dim in SPECS}
+
+
+def is_whole_image(data: bytes) -> bool:
+    try:
+        pyvips.Image.new_from_buffer(data, "", fail_on="truncated").avg()
+    except pyvips.Error:
+        return False
+    return True
+
+
+def test_makes_exactly_what_is_missing_then_nothing(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(s3_raw, s3_bucket)
+    marker = images.jpeg(8, 8)  # not what pregen would make: shows whether it was rewritten
+    present = {f"t1/300x/{RELS[0]}", f"t1/70x70/{RELS[0]}", f"t1/90x/{RELS[2]}"}
+    for key in present:
+        s3_raw.put(s3_bucket, key, marker)
+    cfg = config()
+
+    assert cli(cfg, "pregen", "--jobs", "2") == 0
+    after = contents(s3_raw, s3_bucket)
+    assert set(after) == every_size(RELS) | {f"t1/full/{rel}" for rel in RELS}
+    assert all(after[key] == marker for key in present)
+    assert all(is_whole_image(after[key]) for key in every_size(RELS))
+    _, stored_type, cache_control = s3_raw.get(s3_bucket, f"t1/300x/{RELS[1]}")
+    assert (stored_type, cache_control) == ("image/png", "public, max-age=31536000")
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert f"made {len(RELS) * 9 - 3} sizes of 3 originals, skipped 3, failed 0" in summary
+
+    assert cli(cfg, "pregen") == 0
+    assert "made 0 sizes of 0 originals, skipped 27" in capsys.readouterr().err
+    assert contents(s3_raw, s3_bucket) == after
+
+
+def test_overwrite_rewrites_every_size(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(s3_raw, s3_bucket)
+    marker = images.jpeg(8, 8)
+    for key in every_size(RELS):
+        s3_raw.put(s3_bucket, key, marker)
+    cfg = config()
+    assert cli(cfg, "pregen") == 0
+    assert "made 0 sizes" in capsys.readouterr().err
+
+    assert cli(cfg, "pregen", "--overwrite") == 0
+    assert "made 27 sizes of 3 originals" in capsys.readouterr().err
+    after = contents(s3_raw, s3_bucket)
+    assert all(after[key] != marker and is_whole_image(after[key]) for key in every_size(RELS))
+
+
+def test_sizes_and_sites_limit_the_work_and_must_be_configured(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(s3_raw, s3_bucket)
+    cfg = config()
+    assert cli(cfg, "pregen", "--site", "t1", "--sizes", "70x70, 300x") == 0
+    assert set(s3_raw.list(s3_bucket, "t1/")) - {f"t1/full/{r}" for r in RELS} == {
+        f"t1/{dim}/{rel}" for rel in RELS for dim in ("70x70", "300x")
+    }
+    capsys.readouterr()
+    assert cli(cfg, "pregen", "--sizes", "300x, 301x") == 2
+    assert "'301x' is not configured for site 't1'" in capsys.readouterr().err
+    assert cli(cfg, "pregen", "--site", "nope") == 2
+    assert "unknown site 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli(cfg, "pregen", "--shard", "3/3")
+    assert exit_info.value.code == 2
+
+
+def test_a_corrupt_original_is_logged_and_skipped(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, tmp_path: Path
+) -> None:
+    seed(s3_raw, s3_bucket)
+    s3_raw.put(s3_bucket, "t1/full/b/a/bad.jpg", images.truncated_jpeg(400, 300))
+    s3_raw.put(s3_bucket, "t1/full/b/a/page.jpg", images.html())
+    s3_raw.put(s3_bucket, "t1/full/b/a/notes.txt", b"not an image name", "text/plain")
+    errors = tmp_path / "errors.tsv"
+
+    assert cli(config(), "pregen", "--errors", str(errors)) == 1
+    logged = dict(line.split("\t") for line in errors.read_text().splitlines())
+    assert logged == {
+        "t1/full/b/a/bad.jpg": "corrupt or truncated image data",
+        "t1/full/b/a/page.jpg": "not a JPEG, PNG, WebP or GIF image",
+    }
+    stored = set(s3_raw.list(s3_bucket, "t1/"))
+    assert every_size(RELS) <= stored
+    assert not any("/b/a/" in key for key in stored if not key.startswith("t1/full/"))
+
+
+def test_shards_cover_every_original_exactly_once(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rels = [f"{n % 10}/{n // 10}/{n % 10}{n // 10}{n}.jpg" for n in range(60)]
+    tiny = images.jpeg(16, 12)
+    for rel in rels:
+        s3_raw.put(s3_bucket, f"t1/full/{rel}", tiny)
+    cfg = config()
+    seen: list[str] = []
+    for index in range(3):
+        capsys.readouterr()
+        assert cli(cfg, "pregen", "--dry-run", "--shard", f"{index}/3") == 0
+        lines = capsys.readouterr().out.splitlines()
+        originals = {line.split("\t")[1] for line in lines}
+        assert len(lines) == 9 * len(originals)
+        assert 10 <= len(originals) <= 30  # all three shards take a fair share
+        assert all(Shard(index, 3).owns(key) for key in originals)
+        seen += originals
+    assert sorted(seen) == sorted(f"t1/full/{rel}" for rel in rels)
+    assert set(s3_raw.list(s3_bucket)) == {f"t1/full/{rel}" for rel in rels}  # dry: no writes
+
+
+def test_interrupted_run_stops_cleanly_and_the_next_run_resumes(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rels = [f"{n % 10}/{n // 10}/{n % 10}{n // 10}photo.jpg" for n in range(24)]
+    data = images.jpeg(1200, 900)
+    for rel in rels:
+        s3_raw.put(s3_bucket, f"t1/full/{rel}", data)
+    cfg = config()
+    # A shell's `&` (and so maybe this test's runner) leaves SIGINT ignored, which pregen
+    # respects as Python does; the child restores the default, as an interactive shell would.
+    start = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from proxy.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    command = [sys.executable, "-c", start, "--config", str(cfg), "pregen", "--jobs", "1"]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        command, cwd=root, env=os.environ | {"PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(s3_raw.list(s3_bucket, "t1/300x/")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, err
+    assert "pregen interrupted: made" in err
+    made = set(s3_raw.list(s3_bucket)) - {f"t1/full/{rel}" for rel in rels}
+    assert 0 < len(made) < 9 * len(rels)
+    assert all(is_whole_image(s3_raw.get(s3_bucket, key)[0]) for key in made)
+
+    assert cli(cfg, "pregen") == 0
+    assert f"made {9 * len(rels) - len(made)} sizes" in capsys.readouterr().err
+    assert set(s3_raw.list(s3_bucket)) >= every_size(rels)
+
+
+async def test_stop_finishes_the_images_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, f'[storage]\nurl = "file:{tmp_path / "media"}"\n')
+    storage = await open_for(settings, 1)
+    rels = [f"x/{n}/x{n}.jpg" for n in range(12)]
+    for rel in rels:
+        await storage.put(f"t1/full/{rel}", images.jpeg(64, 48), content_type="image/jpeg")
+    run = Run("pregen")
+    original_put = storage.put
+
+    async def put_then_stop(
+        key: str, data: bytes, *, content_type: str, cache_control: str | None = None
+    ) -> ObjectMeta:
+        run.stop.set()
+        return await original_put(
+            key, data, content_type=content_type, cache_control=cache_control
+        )
+
+    monkeypatch.setattr(storage, "put", put_then_stop)
+    report = await pregen(storage, settings, PregenOptions(jobs=1), run)
+    await storage.close()
+    assert report.exit_code == 130
+    assert report.made % 9 == 0  # whole originals only
+    assert 9 <= report.made < 9 * len(rels)
+
+
+async def test_pregen_output_equals_on_demand_output_byte_for_byte(
+    config: MakeConfig,
+    s3_raw: RawS3,
+    s3_bucket: str,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+) -> None:
+    """Each size rendered alone on demand (sequential GETs, so no batching) must equal the
+    same size rendered by pregen in one batch with the others, for every kind of source."""
+    sizes = "300x, 215x170, 70x70, x90"
+    framed = 'frame = true\nquality = 77\nbackground = "#336699"'
+    sources = {
+        "t1/full/j/p/jpeg.jpg": images.jpeg(800, 640),
+        "t1/full/r/o/rotated.jpg": images.jpeg(640, 480, orientation=6),
+        "t1/full/c/m/cmyk.jpg": images.jpeg(480, 360, cmyk=True),
+        "t1/full/p/n/alpha.png": images.png(480, 320, alpha=True),
+        "t1/full/w/e/photo.webp": images.webp(480, 360),
+        "t1/full/g/i/anim.gif": images.gif(240, 160, frames=2),
+        "t2/full/j/p/jpeg.jpg": images.jpeg(800, 640),
+        "t2/full/p/n/alpha.png": images.png(480, 320, alpha=True),
+    }
+    for key, data in sources.items():
+        s3_raw.put(s3_bucket, key, data)
+    path = config(site=f'sizes = "{sizes}"', extra=f'[sites.t2]\nsizes = "{sizes}"\n{framed}\n')
+    settings = load_settings(path, {})
+    storage = await open_for(settings, 2)
+    report = await pregen(storage, settings, PregenOptions(jobs=2))
+    assert report.failures == []
+    made = {key: data for key, data in contents(s3_raw, s3_bucket).items() if key not in sources}
+    assert len(made) == report.made == 4 * len(sources)
+    for key in made:
+        s3_raw.client.delete_object(Bucket=s3_bucket, Key=key)
+
+    client = await aiohttp_client(create_app(settings, storage=storage))
+    for key, data in sorted(made.items()):
+        response = await client.get(f"/{key}")
+        assert response.status == 200, key
+        assert response.headers["X-Mediaproxy"] == "render", key
+        assert await response.read() == data, key
+    await client.close()
+    await storage.close()
