@@ -14,6 +14,7 @@ from proxy.services import SERVICES
 from resize import ImageError
 
 log = logging.getLogger("mediaproxy")
+OWN_ENDPOINTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def error_response(request: web.Request, status: int, reason: str) -> web.Response:
@@ -50,5 +51,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.raw_path)
         response = error_response(request, 500, "internal error")
-    services.metrics.requests.labels(request.method, str(response.status)).inc()
+    if request.path not in OWN_ENDPOINTS:  # scrapes and probes would drown the real traffic
+        services.metrics.requests.labels(request.method, str(response.status)).inc()
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from config import SiteSettings, SizeSpec
@@ -9,7 +11,7 @@ from proxy import responses
 from proxy.errors import NotFound
 from proxy.keys import MediaPath, parse_path
 from proxy.services import SERVICES, Services
-from proxy.storage import Body, GetStatus
+from proxy.storage import Body, GetStatus, ObjectMeta
 
 STREAM_CHUNK = 256 * 1024
 
@@ -42,6 +44,7 @@ async def _from_storage(
         meta = await services.storage.head(path.key)
         if meta is None:
             return None
+        meta = _with_default_cache_control(meta, services)
         services.metrics.cache.labels("storage").inc()
         headers = responses.meta_headers(meta, "storage")
         if responses.not_modified(request, meta.etag, meta.last_modified):
@@ -54,15 +57,23 @@ async def _from_storage(
     if found.status is GetStatus.NOT_MODIFIED or found.meta is None or found.body is None:
         etag = request.headers.get("If-None-Match", "")
         return web.Response(status=304, headers={"ETag": etag, "X-Mediaproxy": "storage"})
-    headers = responses.meta_headers(found.meta, "storage")
-    if responses.not_modified(request, found.meta.etag, found.meta.last_modified):
+    meta = _with_default_cache_control(found.meta, services)
+    headers = responses.meta_headers(meta, "storage")
+    if responses.not_modified(request, meta.etag, meta.last_modified):
         await found.body.close()
         return responses.not_modified_response(headers)
-    if found.meta.size <= services.settings.cache.max_item_bytes:
-        item = responses.cached_from_meta(found.meta, await found.body.read())
+    if meta.size <= services.settings.cache.max_item_bytes:
+        item = responses.cached_from_meta(meta, await found.body.read())
         services.cache.put(path.key, item)
         return responses.from_cached(request, item, "storage")
-    return await _stream(request, found.body, headers, found.meta.size)
+    return await _stream(request, found.body, headers, meta.size)
+
+
+def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectMeta:
+    """Objects written by other tools may lack Cache-Control; give them the configured one."""
+    if meta.cache_control:
+        return meta
+    return replace(meta, cache_control=services.settings.cache.cache_control)
 
 
 async def _stream(

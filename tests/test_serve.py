@@ -365,3 +365,14 @@ async def test_health_ready_and_metrics(make_client: MakeClient) -> None:
     text = await metrics_of(client)
     assert "mediaproxy_requests_total" in text
     assert "mediaproxy_resize_queue_depth" in text
+
+
+async def test_objects_stored_without_cache_control_get_the_default(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    await storage.put("t1/full/n/c/nocc.jpg", images.jpeg(200, 100), content_type="image/jpeg")
+    client = await make_client(MEMORY_OFF)
+    for method in (client.get, client.head):
+        response = await method("/t1/full/n/c/nocc.jpg")
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "public, max-age=31536000"
