@@ -42,6 +42,7 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "request_timeout": coerce.to_float,
             "trusted_proxies": coerce.to_networks,
             "max_upload_workers": partial(coerce.to_int, minimum=1, maximum=256),
+            "access_log": coerce.to_bool,
         },
     ),
     "storage": (

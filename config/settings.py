@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from config.sizes import SizeSpec
 
@@ -26,6 +27,7 @@ class ServerSettings:
     request_timeout: float = 30.0
     trusted_proxies: tuple[IPNetwork, ...] = ()
     max_upload_workers: int = 1
+    access_log: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,11 @@ class SiteSettings:
 
     def size(self, text: str) -> SizeSpec | None:
         """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""
-        return next((spec for spec in self.sizes if spec.text == text), None)
+        return self._by_text.get(text)
+
+    @cached_property
+    def _by_text(self) -> dict[str, SizeSpec]:
+        return {spec.text: spec for spec in self.sizes}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from cachetools import LRUCache
 
@@ -16,6 +17,18 @@ class CachedObject:
     etag: str
     last_modified: datetime
     cache_control: str | None
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        """The response headers, built once: a memory hit only copies them."""
+        headers = {
+            "Content-Type": self.content_type,
+            "ETag": self.etag,
+            "Last-Modified": self.last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        }
+        if self.cache_control:
+            headers["Cache-Control"] = self.cache_control
+        return headers
 
 
 class MemoryCache:

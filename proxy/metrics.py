@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -54,6 +55,20 @@ class Metrics:
         self.busy = Counter(
             "mediaproxy_busy_rejections", "Requests refused with 503: queue full", registry=r
         )
+
+        # Label lookups cost microseconds each; the hot path uses these bound children.
+        self.memory_hits = self.cache.labels("memory")
+        self.storage_hits = self.cache.labels("storage")
+        self.misses = self.cache.labels("miss")
+        self._request_children: dict[tuple[str, int], Counter] = {}
+
+    def count_request(self, method: str, status: int) -> None:
+        method = method if method in _METHODS else "other"  # clients may send any token
+        child = self._request_children.get((method, status))
+        if child is None:
+            child = self.requests.labels(method, str(status))
+            self._request_children[(method, status)] = child
+        child.inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

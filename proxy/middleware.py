@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -33,8 +32,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     services = request.app[SERVICES]
     response: web.StreamResponse
     try:
-        async with asyncio.timeout(services.settings.server.request_timeout):
-            response = await handler(request)
+        response = await handler(request)
     except HTTPProblem as problem:
         response = error_response(request, problem.status, problem.reason)
         if isinstance(problem, Unauthorized):
@@ -52,5 +50,5 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         log.exception("unexpected error serving %s %s", request.method, request.raw_path)
         response = error_response(request, 500, "internal error")
     if request.path not in OWN_ENDPOINTS:  # scrapes and probes would drown the real traffic
-        services.metrics.requests.labels(request.method, str(response.status)).inc()
+        services.metrics.count_request(request.method, response.status)
     return response

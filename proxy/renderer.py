@@ -3,9 +3,10 @@
 Requests for sizes of one original that arrive while its render is still pending (the
 source downloading, or the job waiting for a thread) join one *batch*: one download, one
 decode per shrink-on-load factor, every joined size derived from it. The same mechanism
-is the single-flight for one key: a second request for a size already in the batch
-awaits the same future. A batch stops taking members the moment a thread starts it;
-later requests open the next batch.
+is the single-flight for one key: a request for a size already pending awaits the same
+future until the result is published (in memory, with its store under way), even after
+the batch stopped taking members. A batch stops taking members the moment a thread
+starts it; requests for other sizes then open the next batch, which reuses the download.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Renderer:
         self._limits = limits
         self._metrics = metrics
         self._open: dict[tuple[MediaPath, RenderOptions], _Batch] = {}
+        self._pending: dict[tuple[MediaPath, str, RenderOptions], asyncio.Future[CachedObject]] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._downloads: dict[MediaPath, asyncio.Task[bytes]] = {}
         self._download_users: Counter[MediaPath] = Counter()
@@ -71,6 +73,10 @@ class Renderer:
         self, original: MediaPath, spec: SizeSpec, options: RenderOptions, publish: Publish
     ) -> CachedObject:
         """`spec` of `original`, rendered and published; NotFound when there is no original."""
+        pending = self._pending.get((original, spec.text, options))
+        if pending is not None:  # the same key, already in a batch (even a started one)
+            self._metrics.coalesced.inc()
+            return await asyncio.shield(pending)
         batch = self._open.get((original, options))
         future = batch.join(spec) if batch is not None else None
         if future is not None:
@@ -84,6 +90,9 @@ class Renderer:
             task = asyncio.create_task(self._run(batch, reservation, publish))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+        pending_key = (original, spec.text, options)
+        self._pending[pending_key] = future
+        future.add_done_callback(lambda _: self._pending.pop(pending_key, None))
         return await asyncio.shield(future)
 
     async def _run(self, batch: _Batch, reservation: Reservation, publish: Publish) -> None:

@@ -23,7 +23,10 @@ def now() -> datetime:
 
 def not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
     """RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since only when it is absent."""
-    if_none_match = request.headers.get("If-None-Match")
+    headers = request.headers
+    if "If-None-Match" not in headers and "If-Modified-Since" not in headers:
+        return False
+    if_none_match = headers.get("If-None-Match")
     if if_none_match is not None:
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         return "*" in tags or etag.removeprefix("W/") in tags
@@ -31,26 +34,10 @@ def not_modified(request: web.Request, etag: str, last_modified: datetime) -> bo
     return since is not None and last_modified <= since
 
 
-def headers_for(
-    content_type: str, etag: str, last_modified: datetime, cache_control: str | None, source: str
-) -> dict[str, str]:
-    headers = {
-        "Content-Type": content_type,
-        "ETag": etag,
-        "Last-Modified": last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-        "X-Mediaproxy": source,
-    }
-    if cache_control:
-        headers["Cache-Control"] = cache_control
-    return headers
-
-
 def from_cached(
     request: web.Request, item: CachedObject, source: str, status: int = 200
 ) -> web.Response:
-    headers = headers_for(
-        item.content_type, item.etag, item.last_modified, item.cache_control, source
-    )
+    headers = {**item.headers, "X-Mediaproxy": source}
     if status == 200 and not_modified(request, item.etag, item.last_modified):
         return web.Response(status=304, headers=_without_type(headers))
     return web.Response(status=status, body=item.body, headers=headers)
@@ -65,7 +52,8 @@ def with_cache_control(item: CachedObject, cache_control: str) -> CachedObject:
 
 
 def meta_headers(meta: ObjectMeta, source: str) -> dict[str, str]:
-    return headers_for(meta.content_type, meta.etag, meta.last_modified, meta.cache_control, source)
+    item = CachedObject(b"", meta.content_type, meta.etag, meta.last_modified, meta.cache_control)
+    return {**item.headers, "X-Mediaproxy": source}
 
 
 def not_modified_response(headers: dict[str, str]) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from aiohttp import web
@@ -27,14 +28,15 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
         raise NotFound("unknown size")
     cached = services.cache.get(path.key)
     if cached is not None:
-        services.metrics.cache.labels("memory").inc()
+        services.metrics.memory_hits.inc()
         return responses.from_cached(request, cached, "memory")
-    stored = await _from_storage(request, services, path)
-    if stored is not None:
-        return stored
-    if spec is None:
-        raise NotFound("no such image")
-    return await _render_miss(request, services, site, path, spec)
+    async with asyncio.timeout(services.settings.server.request_timeout):
+        stored = await _from_storage(request, services, path)
+        if stored is not None:
+            return stored
+        if spec is None:
+            raise NotFound("no such image")
+        return await _render_miss(request, services, site, path, spec)
 
 
 async def _from_storage(
@@ -45,7 +47,7 @@ async def _from_storage(
         if meta is None:
             return None
         meta = _with_default_cache_control(meta, services)
-        services.metrics.cache.labels("storage").inc()
+        services.metrics.storage_hits.inc()
         headers = responses.meta_headers(meta, "storage")
         if responses.not_modified(request, meta.etag, meta.last_modified):
             return responses.not_modified_response(headers)
@@ -53,7 +55,7 @@ async def _from_storage(
     found = await services.storage.get(path.key, if_none_match=request.headers.get("If-None-Match"))
     if found.status is GetStatus.NOT_FOUND:
         return None
-    services.metrics.cache.labels("storage").inc()
+    services.metrics.storage_hits.inc()
     if found.status is GetStatus.NOT_MODIFIED or found.meta is None or found.body is None:
         etag = request.headers.get("If-None-Match", "")
         return web.Response(status=304, headers={"ETag": etag, "X-Mediaproxy": "storage"})
@@ -100,7 +102,7 @@ async def _render_miss(
     if cached is not None:
         services.metrics.coalesced.inc()
         return responses.from_cached(request, cached, "memory")
-    services.metrics.cache.labels("miss").inc()
+    services.metrics.misses.inc()
     options = services.options_for(site)
     try:
         item = await services.renderer.render(path.original, spec, options, services.publish)

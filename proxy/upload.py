@@ -28,6 +28,11 @@ SIZE_MODES = {"sync", "background", "none"}
 
 async def handle_put(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    async with asyncio.timeout(services.settings.server.request_timeout):
+        return await _put(request, services)
+
+
+async def _put(request: web.Request, services: Services) -> web.Response:
     path, site = _writable(request, services)
     mode = request.query.get("sizes", site.upload_sizes)
     if mode not in SIZE_MODES:
@@ -51,6 +56,11 @@ async def handle_put(request: web.Request) -> web.Response:
 
 async def handle_delete(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    async with asyncio.timeout(services.settings.server.request_timeout):
+        return await _delete(request, services)
+
+
+async def _delete(request: web.Request, services: Services) -> web.Response:
     path, site = _writable(request, services)
     keys = [path.key] + [path.sized(spec.text).key for spec in site.sizes]
     found = await asyncio.gather(*(services.storage.head(key) for key in keys))

@@ -10,11 +10,10 @@ import uvloop
 from aiohttp import web
 
 from config import Settings
+from proxy.accesslog import AccessLogger
 from proxy.app import create_app
 from proxy.commands.common import Subparsers, add_command
 from proxy.demo import seed_demo
-
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{Referer}i" "%{User-Agent}i" %{X-Mediaproxy}o'
 
 
 def register(subparsers: Subparsers) -> None:
@@ -50,7 +49,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         loop=uvloop.new_event_loop(),
-        access_log_format=ACCESS_LOG_FORMAT,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
         print=None,
     )
     return 0
