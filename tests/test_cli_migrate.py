@@ -85,7 +85,10 @@ def test_migrate_uploads_the_tree_and_makes_every_size(
 
 
 def test_migrate_missing_only_keeps_stored_originals_and_fills_their_sizes(
-    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, tmp_path: Path,
+    config: MakeConfig,
+    s3_raw: RawS3,
+    s3_bucket: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     source = tmp_path / "product"
@@ -107,12 +110,21 @@ def test_migrate_no_sizes_logs_bad_names_and_goes_on(
     config: MakeConfig, s3_raw: RawS3, s3_bucket: str, tmp_path: Path
 ) -> None:
     source = tmp_path / "product"
-    write_tree(source, {"a/b/ab1.jpg": images.jpeg(64, 48), "a/b/-bad.jpg": b"x",
-                        "a/b/with space.jpg": b"x", "small_image.jpg": images.jpeg(16, 16)})
+    write_tree(
+        source,
+        {
+            "a/b/ab1.jpg": images.jpeg(64, 48),
+            "a/b/-bad.jpg": b"x",
+            "a/b/with space.jpg": b"x",
+            "small_image.jpg": images.jpeg(16, 16),
+        },
+    )
     errors = tmp_path / "errors.tsv"
 
-    assert cli(config(), "migrate", str(source), "--site", "t1", "--no-sizes",
-               "--errors", str(errors)) == 1
+    assert (
+        cli(config(), "migrate", str(source), "--site", "t1", "--no-sizes", "--errors", str(errors))
+        == 1
+    )
     assert set(s3_raw.list(s3_bucket)) == {"t1/full/a/b/ab1.jpg", "t1/full/small_image.jpg"}
     logged = [line.split("\t") for line in errors.read_text().splitlines()]
     assert sorted(Path(key).name for key, _ in logged) == ["-bad.jpg", "with space.jpg"]

@@ -190,8 +190,12 @@ def test_interrupted_run_stops_cleanly_and_the_next_run_resumes(
     command = [sys.executable, "-c", start, "--config", str(cfg), "pregen", "--jobs", "1"]
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(
-        command, cwd=root, env=os.environ | {"PYTHONPATH": str(root)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command,
+        cwd=root,
+        env=os.environ | {"PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while len(s3_raw.list(s3_bucket, "t1/300x/")) < 3 and time.monotonic() < deadline:
@@ -225,9 +229,7 @@ async def test_stop_finishes_the_images_in_flight(
         key: str, data: bytes, *, content_type: str, cache_control: str | None = None
     ) -> ObjectMeta:
         run.stop.set()
-        return await original_put(
-            key, data, content_type=content_type, cache_control=cache_control
-        )
+        return await original_put(key, data, content_type=content_type, cache_control=cache_control)
 
     monkeypatch.setattr(storage, "put", put_then_stop)
     report = await pregen(storage, settings, PregenOptions(jobs=1), run)
