@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from proxy.errors import Busy
+from proxy.memory import release_free_heap
 
 T = TypeVar("T")
 _STOP = object()
@@ -99,8 +100,11 @@ class ResizePool:
                 error = failure
             with self._active_lock:
                 self._active -= 1
+                idle = self._active == 0 and self._jobs.empty()
             with contextlib.suppress(RuntimeError):  # the loop closed while we worked
                 loop.call_soon_threadsafe(_settle, future, result, error)
+            if idle:
+                release_free_heap()
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -66,6 +66,9 @@ class Renderer:
         self._open: dict[tuple[MediaPath, RenderOptions], _Batch] = {}
         self._pending: dict[tuple[MediaPath, str, RenderOptions], asyncio.Future[CachedObject]] = {}
         self._running: set[asyncio.Task[None]] = set()
+        # Sources held at once: one rendering and one downloaded next per thread. Batches
+        # queued beyond that wait without holding their original's bytes (memory bound).
+        self._in_memory = asyncio.Semaphore(2 * pool.workers)
         self._downloads: dict[MediaPath, asyncio.Task[bytes]] = {}
         self._download_users: Counter[MediaPath] = Counter()
 
@@ -97,8 +100,9 @@ class Renderer:
 
     async def _run(self, batch: _Batch, reservation: Reservation, publish: Publish) -> None:
         try:
-            source = await self._source(batch.original)
-            results = await self._pool.run(lambda: self._render(batch, source), Priority.READ)
+            async with self._in_memory:
+                source = await self._source(batch.original)
+                results = await self._pool.run(lambda: self._render(batch, source), Priority.READ)
         except asyncio.CancelledError:
             for future in batch.futures.values():
                 future.cancel()
