@@ -53,11 +53,14 @@ class AccessLogger(AbstractAccessLogger):
         if AccessLogger._shared is None:
             AccessLogger._shared = _Buffer()
         self._buffer = AccessLogger._shared
+        self._remote: str | None = None  # aiohttp makes one logger per connection
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
         headers, version, lines = request.headers, request.version, self._buffer.lines
+        if self._remote is None:
+            self._remote = request.remote or "-"
         lines.append(
-            f'{self._buffer.now()} {request.remote or "-"} "{request.method} {request.raw_path} '
+            f'{self._buffer.now()} {self._remote} "{request.method} {request.raw_path} '
             f'HTTP/{version.major}.{version.minor}" {response.status} {response.body_length} '
             f'{time_taken:.4f}s "{headers.get("Referer", "-")}" '
             f'"{headers.get("User-Agent", "-")}" {response.headers.get("X-Mediaproxy", "-")}\n'

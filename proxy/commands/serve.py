@@ -14,6 +14,7 @@ from proxy.accesslog import AccessLogger
 from proxy.app import create_app
 from proxy.commands.common import Subparsers, add_command
 from proxy.demo import seed_demo
+from proxy.memory import configure_malloc
 
 
 def register(subparsers: Subparsers) -> None:
@@ -32,6 +33,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_malloc()
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     if settings.source == "embedded default":
