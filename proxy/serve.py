@@ -19,6 +19,12 @@ STREAM_CHUNK = 256 * 1024
 
 async def handle_read(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
+    # Memory hits first, keyed by the raw path: only validated keys are ever cached, and no
+    # raw path that parsing would change (%-escapes, `..`, `//`) can equal one of them.
+    cached = services.cache.get(request.raw_path.partition("?")[0][1:])
+    if cached is not None:
+        services.metrics.memory_hits.inc()
+        return responses.from_cached(request, cached, "memory")
     path = parse_path(request.raw_path)
     site = services.settings.sites.get(path.site)
     if site is None:
@@ -26,10 +32,6 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
     spec = None if path.is_original else site.size(path.dim)
     if not path.is_original and spec is None:
         raise NotFound("unknown size")
-    cached = services.cache.get(path.key)
-    if cached is not None:
-        services.metrics.memory_hits.inc()
-        return responses.from_cached(request, cached, "memory")
     async with asyncio.timeout(services.settings.server.request_timeout):
         stored = await _from_storage(request, services, path)
         if stored is not None:

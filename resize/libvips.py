@@ -50,11 +50,34 @@ def configure_libvips() -> None:
         pyvips.cache_set_max_files(0)
         pyvips.block_untrusted_set(True)
         pyvips.operation_block_set("VipsForeignLoad", True)
+        _warnings_only()
         for name in ALLOWED_LOADERS:
             if not pyvips.type_find("VipsOperation", name):
                 raise RuntimeError(f"this libvips has no {name} loader")
             pyvips.operation_block_set(name, False)
         _configured = True
+
+
+def _warnings_only() -> None:
+    """Route only libvips' warnings and errors to Python logging.
+
+    pyvips installs a GLib handler for every level, so each of libvips' INFO notes
+    ("threadpool completed with 2 workers", ~10 a render) calls back into Python from a
+    libvips thread, which must take the GIL first and stalls the pipeline while the event
+    loop holds it (measured: +5-7 % product-page throughput without them). This touches
+    pyvips internals, so a pyvips without them keeps its default handler.
+    """
+    try:
+        flags, glib = pyvips.GLogLevelFlags, pyvips.glib_lib
+        handler_id, callback = pyvips._log_handler_id, pyvips._log_handler_cb
+    except AttributeError:
+        return
+    levels = flags.LEVEL_WARNING | flags.LEVEL_CRITICAL | flags.LEVEL_ERROR
+    glib.g_log_remove_handler(b"VIPS", handler_id)
+    # pyvips removes the handler this module global names at exit: keep it current.
+    pyvips._log_handler_id = glib.g_log_set_handler(
+        b"VIPS", levels | flags.FLAG_FATAL | flags.FLAG_RECURSION, callback, pyvips.ffi.NULL
+    )
 
 
 def load(data: bytes, fmt: ImageFormat, *, shrink: int = 1) -> pyvips.Image:
