@@ -64,6 +64,7 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "max_source_pixels": partial(coerce.to_int, minimum=1),
             "workers": partial(coerce.to_int, minimum=0, maximum=1024),
             "queue": partial(coerce.to_int, minimum=0),
+            "compact_memory": coerce.to_bool,
         },
     ),
     "cache": (

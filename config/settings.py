@@ -47,6 +47,7 @@ class ResizeSettings:
     max_source_pixels: int = 50_000_000
     workers: int = 0
     queue: int = 64
+    compact_memory: bool = False
 
     @property
     def worker_count(self) -> int:

@@ -33,7 +33,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    configure_malloc()
+    configure_malloc(compact=settings.resize.compact_memory)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     if settings.source == "embedded default":
