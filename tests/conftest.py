@@ -11,6 +11,8 @@ process sees every bucket, and a restarted server still has them.
     s3_bucket       test     name of a fresh, empty bucket on that server
     storage         test     a Storage, parametrised over ["file", "s3"]
     flaky_moto      test     MotoServer a test may stop() and start() again (outages)
+    make_client     test     async (extra TOML, site=..., **MEDIAPROXY_ env) -> test client
+                             of the app on `storage`, site t1 (tests/serving.py)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ import pytest
 from aiobotocore.session import AioSession, get_session
 from moto.server import ThreadedMotoServer
 
+from proxy.app import create_app
 from proxy.storage import FileStorage, S3Storage, Storage
+from tests.serving import Client, MakeClient, make_settings
 
 REGION = "us-east-1"
 
@@ -171,3 +175,14 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         )
     yield backend
     await backend.close()
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
+) -> MakeClient:
+    async def make(extra: str = "", *, site: str = "", **env: str) -> Client:
+        settings = make_settings(tmp_path, extra, site=site, **env)
+        return await aiohttp_client(create_app(settings, storage=storage))
+
+    return make

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pyvips
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from config import Settings, load_settings
 
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[Client]]
 UPLOAD_KEY = "test-upload-key-0123456789"
 SIZES = "300x, 300x300, 70x70, 170x170, 215x170, 65x65, 310x, 210x, 90x"
 

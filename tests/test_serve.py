@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from proxy.app import create_app
 from proxy.services import SERVICES
 from proxy.storage import GetStatus, Storage
 from tests import images
-from tests.serving import dims, make_settings, raw_get
+from tests.serving import Client, MakeClient, dims, raw_get
 
 ORIGINAL = "t1/full/1/3/1335478295542.jpg"
-Client = TestClient[web.Request, web.Application]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
-) -> MakeClient:
-    async def make(extra: str = "", *, site: str = "", **env: str) -> Client:
-        settings = make_settings(tmp_path, extra, site=site, **env)
-        return await aiohttp_client(create_app(settings, storage=storage))
-
-    return make
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 import pyvips
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from proxy.app import create_app
 from proxy.services import SERVICES
 from proxy.storage import GetStatus, Storage
 from tests import images
-from tests.serving import SIZES, UPLOAD_KEY, dims, make_settings
+from tests.serving import SIZES, UPLOAD_KEY, MakeClient, dims
 
-Client = TestClient[web.Request, web.Application]
-MakeClient = Callable[..., Awaitable[Client]]
 AUTH = {"Authorization": f"Bearer {UPLOAD_KEY}"}
 SPECS = [s.strip() for s in SIZES.split(",")]
 EXPECTED_1000x800 = {
@@ -32,17 +25,6 @@ EXPECTED_1000x800 = {
     "210x": (210, 168),
     "90x": (90, 72),
 }
-
-
-@pytest.fixture
-def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
-) -> MakeClient:
-    async def make(extra: str = "", *, site: str = "", **env: str) -> Client:
-        settings = make_settings(tmp_path, extra, site=site, **env)
-        return await aiohttp_client(create_app(settings, storage=storage))
-
-    return make
 
 
 async def read(storage: Storage, key: str) -> tuple[bytes, str] | None:

@@ -24,3 +24,29 @@ def add_command(
     parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP)
     parser.set_defaults(run=run)
     return parser
+
+
+def add_bulk_options(parser: argparse.ArgumentParser) -> None:
+    """--jobs and --errors, shared by the long-running bulk commands."""
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="render threads (default: one per CPU)",
+    )
+    parser.add_argument(
+        "--errors",
+        metavar="FILE",
+        help="write `key<TAB>reason` per failure to FILE (default: stderr)",
+    )
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value

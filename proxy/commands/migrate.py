@@ -9,8 +9,7 @@ from config import Settings
 from proxy.bulk import console
 from proxy.bulk.migrate import MigrateOptions, looks_like_media_root, migrate
 from proxy.bulk.run import Run
-from proxy.commands.common import Subparsers, add_command
-from proxy.commands.pregen import positive_int
+from proxy.commands.common import Subparsers, add_bulk_options, add_command
 
 DESCRIPTION = """\
 Upload every image under SRC_DIR, a Magento media/catalog/product folder, to
@@ -49,18 +48,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--no-sizes", action="store_true", help="upload originals only; make no sizes"
     )
-    parser.add_argument(
-        "--jobs",
-        type=positive_int,
-        default=0,
-        metavar="N",
-        help="render threads (default: one per CPU)",
-    )
-    parser.add_argument(
-        "--errors",
-        metavar="FILE",
-        help="write `key<TAB>reason` per failure to FILE (default: stderr)",
-    )
+    add_bulk_options(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,7 +19,7 @@ from proxy.bulk.pregen import (
 )
 from proxy.bulk.run import Run
 from proxy.bulk.shard import ALL, Shard
-from proxy.commands.common import Subparsers, add_command
+from proxy.commands.common import Subparsers, add_bulk_options, add_command
 
 DESCRIPTION = """\
 List the originals under {site}/full/ and the objects of every size (listings, not a HEAD
@@ -59,13 +59,6 @@ def register(subparsers: Subparsers) -> None:
         "--overwrite", action="store_true", help="re-render and replace sizes that already exist"
     )
     parser.add_argument(
-        "--jobs",
-        type=positive_int,
-        default=0,
-        metavar="N",
-        help="render threads (default: one per CPU)",
-    )
-    parser.add_argument(
         "--shard",
         type=shard_arg,
         default=ALL,
@@ -77,11 +70,7 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="print `key<TAB>original` per object to make; write nothing",
     )
-    parser.add_argument(
-        "--errors",
-        metavar="FILE",
-        help="write `key<TAB>reason` per failure to FILE (default: stderr)",
-    )
+    add_bulk_options(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,16 +95,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             await storage.close()
 
     return console.execute("pregen", work, args.errors)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def shard_arg(text: str) -> Shard:
