@@ -7,4 +7,5 @@ test:
 check:
 	bash .ci/run
 bench:
-	.venv/bin/python -m bench.run_all
+	bash -c "source scripts/bootstrap.sh"
+	.venv/bin/python -m bench.run --source debian
