@@ -29,7 +29,7 @@ def sample_jpeg(width: int = 1600, height: int = 1200, hue: float = 0.0) -> byte
     return data
 
 
-async def seed_demo(settings: Settings) -> None:
+async def seed_demo(settings: Settings, base_url: str) -> None:
     site = settings.sites.get(DEMO_SITE)
     if site is None:
         return
@@ -44,10 +44,4 @@ async def seed_demo(settings: Settings) -> None:
                 log.info("demo: wrote %s", key)
     finally:
         await storage.close()
-    log.info(
-        "try: curl -o /tmp/x.jpg http://%s:%d/%s/300x/%s",
-        settings.server.host,
-        settings.server.port,
-        DEMO_SITE,
-        SAMPLE_REL,
-    )
+    log.info("try: curl -o /tmp/x.jpg %s/%s/300x/%s", base_url, DEMO_SITE, SAMPLE_REL)

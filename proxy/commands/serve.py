@@ -15,6 +15,7 @@ from proxy.app import create_app
 from proxy.commands.common import Subparsers, add_command
 from proxy.demo import seed_demo
 from proxy.memory import configure_malloc
+from resize import configure_libvips
 
 
 def register(subparsers: Subparsers) -> None:
@@ -34,10 +35,11 @@ def register(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     configure_malloc(compact=settings.resize.compact_memory)
+    configure_libvips()  # before the demo seeding touches libvips
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     if settings.source == "embedded default":
-        asyncio.run(seed_demo(settings))
+        asyncio.run(seed_demo(settings, f"http://{host}:{port}"))
     logging.getLogger("mediaproxy").info(
         "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
         host,
