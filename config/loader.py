@@ -10,7 +10,6 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -219,8 +218,3 @@ def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
 
 def _demo_sites() -> dict[str, Any]:
     return {DEMO_SITE: {"sizes": SEED_SIZES + ", 1200x", "placeholder": "placeholder.jpg"}}
-
-
-def field_names(cls: type) -> list[str]:
-    """The public keys of one settings section, in declaration order (for `config show`)."""
-    return [f.name for f in fields(cls)]

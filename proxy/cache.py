@@ -56,6 +56,7 @@ class MemoryCache:
 
     @property
     def bytes_used(self) -> int:
+        """Bytes of bodies held (the benchmarks report it)."""
         return int(self._entries.currsize)
 
     def __len__(self) -> int:

@@ -55,9 +55,6 @@ class MediaPath:
     def sized(self, dim: str) -> MediaPath:
         return replace(self, dim=dim)
 
-    def renamed(self, rel: str) -> MediaPath:
-        return replace(self, rel=rel)
-
 
 def parse_path(raw_path: str) -> MediaPath:
     """Parse the raw request target (`/t1/300x/1/3/a.jpg?x`); BadPath unless every rule holds."""
@@ -88,14 +85,3 @@ def _segment(raw: str, *, decode: bool = True) -> str:
     if len(text) > MAX_SEGMENT_LENGTH or _SEGMENT.fullmatch(text) is None:
         raise BadPath("bad path segment" if text else "empty path segment")
     return text
-
-
-def dispersion_rel(file_name: str) -> str:
-    """Magento's dispersion path: `1335478295542.jpg` -> `1/3/1335478295542.jpg`.
-
-    The first two characters of the name, `.` replaced by `_` (Magento does the same so a
-    name like `a.jpg` lands in `a/_/`).
-    """
-    first = file_name[0].replace(".", "_")
-    second = file_name[1].replace(".", "_") if len(file_name) > 1 else "_"
-    return f"{first}/{second}/{file_name}"

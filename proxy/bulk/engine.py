@@ -40,7 +40,7 @@ def connections_for(jobs: int) -> int:
 
 class Engine:
     def __init__(self, storage: Storage, settings: Settings, run: Run, *, jobs: int) -> None:
-        self._storage, self._settings, self._run = storage, settings, run
+        self._storage, self._run = storage, run
         self._jobs = max(1, jobs)
         self._limits = limits_of(settings)
         self._cache_control = settings.cache.cache_control
