@@ -19,7 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY pyproject.toml README.md /tmp/src/
 COPY config /tmp/src/config
 COPY resize /tmp/src/resize
+COPY layouts /tmp/src/layouts
+COPY storage /tmp/src/storage
+COPY telemetry /tmp/src/telemetry
+COPY rendering /tmp/src/rendering
+COPY bulk /tmp/src/bulk
 COPY proxy /tmp/src/proxy
+COPY cli /tmp/src/cli
 RUN python -m venv /opt/mediaproxy \
     && /opt/mediaproxy/bin/pip install --no-cache-dir /tmp/src \
     && rm -rf /tmp/src \

@@ -1,11 +1,11 @@
 """Target 3, pregen (issue 5's benchmark): size objects per second, nine seed sizes.
 
-`proxy.bulk.pregen` runs in this process, on uvloop like the CLI, against a file storage
+`bulk.pregen` runs in this process, on uvloop like the CLI, against a file storage
 and against S3 (moto in its own process), and is compared with two baselines on the same
 originals, on every core, with no storage at all:
   (a) naive: `thumbnail_buffer` once per size (what a simple script does);
   (b) decode-once: decode each original once and derive every size from it;
-and (c) mediaproxy's own `render_sizes` on the same threads, no storage, which splits
+and (c) mediaproxy's own `render_many` on the same threads, no storage, which splits
 pregen's gap to (b) into rendering and storage/orchestration.
 Originals are stored before the clock starts; pregen's time covers its listings, the
 downloads, the renders and the puts. On S3 the figure comes with where the time went:
@@ -26,13 +26,12 @@ import uvloop
 from bench import baselines, procs, stage
 from bench.context import WORKERS, Context
 from bench.report import Figure
+from bulk import PregenOptions, Run, pregen
+from cli.console import open_for
 from config import SizeSpec, load_settings
-from proxy.bulk import PregenOptions, Run, pregen
-from proxy.bulk.console import open_for
-from proxy.instrumented import InstrumentedStorage
-from proxy.metrics import Metrics
-from proxy.storage import Storage
-from resize import Limits, RenderOptions, configure_libvips, render_sizes
+from resize import Limits, RenderParams, configure_libvips, render_many
+from storage import Storage
+from telemetry import InstrumentedStorage, Metrics
 
 OPS = ("list", "get", "put")
 LIMITS = Limits(max_bytes=50_000_000, max_pixels=50_000_000)
@@ -85,7 +84,7 @@ def run(ctx: Context) -> None:
     res.add(
         Figure(
             bench,
-            "(c) render_sizes alone vs (b)",
+            "(c) render_many alone vs (b)",
             total / engine,
             "sizes/s",
             total / once,
@@ -128,7 +127,7 @@ class Timing:
 
 
 def _render(data: bytes, specs: tuple[SizeSpec, ...]) -> object:
-    return render_sizes(data, specs, RenderOptions(), LIMITS)
+    return render_many(data, [RenderParams(spec.width, spec.height) for spec in specs], LIMITS)
 
 
 def _pregen(ctx: Context, url: str, home: Path, total: int, endpoint: str = "") -> Timing:

@@ -19,7 +19,7 @@ from bench.context import WORKERS, Context
 from bench.corpus import Original
 from bench.report import Figure, median
 from config import SizeSpec
-from resize import Limits, RenderOptions, configure_libvips, render_sizes
+from resize import Limits, RenderParams, configure_libvips, render_many
 
 IN_FLIGHT = 4  # pages loading at the same time
 LIMITS = Limits(max_bytes=50_000_000, max_pixels=50_000_000)
@@ -90,7 +90,7 @@ def run(ctx: Context) -> None:
     res.add(
         Figure(
             bench,
-            "(c) render_sizes alone, per page",
+            "(c) render_many alone, per page",
             count * len(page) / engine,
             "img/s",
             pages * len(page) / baseline,
@@ -122,7 +122,7 @@ def _pages(
 
 
 def _render(data: bytes, specs: tuple[SizeSpec, ...]) -> object:
-    return render_sizes(data, specs, RenderOptions(), LIMITS)
+    return render_many(data, [RenderParams(spec.width, spec.height) for spec in specs], LIMITS)
 
 
 def _check(ctx: Context, done: load.Load, what: str) -> None:

@@ -2,14 +2,15 @@
 
     python -m bench.serve_app --config F --port P [--bench-routes] [--no-access-log]
 
-It runs the real CLI path (`proxy.cli.main(["serve", ...])`: same logging, same access
-log format, same `web.run_app` on uvloop). `--bench-routes` wraps the app factory that
+It runs the real CLI path (`cli.main.main(["serve", ...])`: same logging, same access
+log format, same `web.run_app` on uvloop). `--no-access-log` is the config override
+`MEDIAPROXY_SERVER_ACCESS_LOG=false`. `--bench-routes` wraps the app factory that
 command uses to add an event-loop lag sampler (started on app startup) and bench-only
 routes: `GET /_bench/lag[?reset=1]` (lag percentiles, ms), `/_bench/state` (memory-cache
 bytes, background stores, RSS) and `/_bench/trim` (glibc malloc_trim, RSS before/after).
 Plain routes take precedence over the app's catch-all in aiohttp's router, so no product
 route changes. No proxy code is edited: only this process's view of
-`proxy.commands.serve.create_app` is.
+`proxy.app.create_app` is.
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import os
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from aiohttp import web
 
+import proxy.app
 from bench.report import percentile
+from cli import main as cli
 from config import Settings
-from proxy import cli
 from proxy.app import create_app
-from proxy.commands import serve
 from proxy.services import SERVICES
-from proxy.storage import Storage
+from storage import Storage
 
 INTERVAL = 0.005  # the sampler's sleep; lag = how much later than this it woke up
 MAX_SAMPLES = 200_000
@@ -113,17 +114,6 @@ def _rss_mb() -> float:
     return 0.0
 
 
-class _WithoutAccessLog:
-    """`aiohttp.web` as `serve` sees it, except that run_app gets `access_log=None`."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(web, name)
-
-    @staticmethod
-    def run_app(app: web.Application, **kwargs: Any) -> None:
-        web.run_app(app, **(kwargs | {"access_log": None}))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_app")
     parser.add_argument("--config", required=True)
@@ -134,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true", help="measure without it")
     args = parser.parse_args(argv)
     if args.bench_routes:
-        serve.create_app = with_bench_routes  # type: ignore[attr-defined]
+        proxy.app.create_app = with_bench_routes
     if args.no_access_log:
-        serve.web = _WithoutAccessLog()  # type: ignore[attr-defined,assignment]
+        os.environ["MEDIAPROXY_SERVER_ACCESS_LOG"] = "false"
     return cli.main(["--config", args.config, "serve", "--port", args.port])
 
 

@@ -15,7 +15,7 @@ import botocore.session
 
 from bench.corpus import Original
 from config import SizeSpec, parse_sizes
-from proxy.storage import FileStorage, S3Storage, Storage
+from storage import FileStorage, S3Storage, Storage
 
 SEEDS = ("300x", "300x300", "70x70", "170x170", "215x170", "65x65", "310x", "210x", "90x")
 SIZES = (*SEEDS, "1200x")  # what the bench sites are configured with (issue 6)

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from config import coerce
+from config import coerce, magento2
 from config.errors import ConfigError
 from config.settings import (
     CacheSettings,
@@ -78,17 +78,20 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
 }
 
 SITE_KEYS: dict[str, Coercer] = {
-    "sizes": parse_sizes,
     "placeholder": coerce.to_str,
     "placeholder_status": partial(coerce.to_int, minimum=200, maximum=404),
     "upload_keys": coerce.to_str_list,
     "upload_allow": coerce.to_networks,
     "upload_sizes": coerce.to_str,
+}
+MVENTORY_KEYS: dict[str, Coercer] = {
+    "sizes": parse_sizes,
     "quality": partial(coerce.to_int, minimum=1, maximum=100),
     "frame": coerce.to_bool,
     "upscale": coerce.to_bool,
     "background": coerce.to_rgb,
 }
+LAYOUTS = ("mventory", "magento2")
 
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,7 +104,8 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
     problems += [f"{name}: unknown section" for name in sorted(unknown)]
     resize = sections["resize"]
     sites_doc = document.get("sites", {}) if path is not None else _demo_sites()
-    sites = _sites(sites_doc, resize.quality, environ, problems)
+    base_dir = Path(path).parent if path is not None else Path.cwd()
+    sites = _sites(sites_doc, resize.quality, base_dir, environ, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -148,21 +152,27 @@ def _section(
 
 
 def _sites(
-    document: Any, quality: int, environ: Mapping[str, str], problems: list[str]
+    document: Any, quality: int, base_dir: Path, environ: Mapping[str, str], problems: list[str]
 ) -> dict[str, SiteSettings]:
     if not isinstance(document, dict) or not document:
         problems.append("sites: at least one [sites.NAME] table with `sizes` is required")
         return {}
     sites = {}
     for name, table in document.items():
-        site = _site(name, table, quality, environ, problems)
+        site = _site(name, table, quality, base_dir, environ, problems)
         if site is not None:
             sites[name] = site
+    _check_routes(sites, problems)
     return sites
 
 
 def _site(
-    name: str, table: Any, quality: int, environ: Mapping[str, str], problems: list[str]
+    name: str,
+    table: Any,
+    quality: int,
+    base_dir: Path,
+    environ: Mapping[str, str],
+    problems: list[str],
 ) -> SiteSettings | None:
     where = f"sites.{name}"
     if not _NAME.match(name) or name in RESERVED_SITE_NAMES:
@@ -173,12 +183,25 @@ def _site(
         return None
     table = dict(table)
     keys_env = table.pop("upload_keys_env", None)
-    problems += [f"{where}.{key}: unknown key" for key in sorted(set(table) - set(SITE_KEYS))]
-    if "sizes" not in table:
+    layout = table.pop("layout", "mventory")
+    if layout not in LAYOUTS:
+        problems.append(f"{where}.layout: one of 'mventory', 'magento2', got {layout!r}")
+        return None
+    own_keys = (
+        MVENTORY_KEYS.keys()
+        if layout == "mventory"
+        else magento2.KEYS.keys() | magento2.SPECIAL_KEYS
+    )
+    known = set(SITE_KEYS) | set(own_keys)
+    problems += [
+        f"{where}.{key}: unknown key for layout {layout!r}" for key in sorted(set(table) - known)
+    ]
+    if layout == "mventory" and "sizes" not in table:
         problems.append(f'{where}.sizes: required, e.g. sizes = "{SEED_SIZES}"')
         return None
-    values: dict[str, Any] = {"quality": quality}
-    for key, convert in SITE_KEYS.items():
+    values: dict[str, Any] = {"quality": quality, "layout": layout}
+    converters = SITE_KEYS | (MVENTORY_KEYS if layout == "mventory" else {})
+    for key, convert in converters.items():
         if key in table:
             try:
                 values[key] = convert(table[key])
@@ -187,8 +210,11 @@ def _site(
     values["upload_keys"] = values.get("upload_keys", ()) + _env_keys(
         keys_env, environ, where, problems
     )
-    if "sizes" not in values:
+    if layout == "mventory" and "sizes" not in values:
         return None
+    if layout == "magento2":
+        values["magento2"] = magento2.read_magento2(table, where, base_dir, environ, problems)
+        values["quality"] = values["magento2"].jpeg_quality
     site = SiteSettings(name=name, **values)
     _check_site(site, where, problems)
     return site
@@ -210,10 +236,36 @@ def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
         problems.append(f"{where}.upload_sizes: one of 'sync', 'background', 'none'")
     if site.placeholder_status not in {200, 404}:
         problems.append(f"{where}.placeholder_status: 200 or 404")
-    if site.placeholder is not None and not _NAME.match(site.placeholder):
+    if site.layout == "mventory" and site.placeholder and not _NAME.match(site.placeholder):
         problems.append(f"{where}.placeholder: a bare file name like 'small_image.jpg'")
+    if site.layout == "magento2" and site.placeholder:
+        try:
+            magento2.rel(site.placeholder)
+        except ValueError as error:
+            problems.append(f"{where}.placeholder: {error}")
     if any(len(key) < 16 for key in site.upload_keys):
         problems.append(f"{where}.upload_keys: keys must be at least 16 characters")
+
+
+def _check_routes(sites: dict[str, SiteSettings], problems: list[str]) -> None:
+    """A Magento 2 URL prefix must not shadow a mventory site, nor two sites one prefix."""
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    for site in sites.values():
+        if site.magento2 is None:
+            continue
+        first = site.magento2.url_prefix.strip("/").split("/")[0]
+        if first in sites and sites[first].layout == "mventory":
+            problems.append(
+                f"sites.{site.name}.url_prefix: {site.magento2.url_prefix!r} hides the "
+                f"mventory site {first!r} (rename one)"
+            )
+        route = (site.magento2.url_prefix, site.magento2.hosts)
+        if route in seen:
+            problems.append(
+                f"sites.{site.name}.url_prefix: same prefix and hosts as site {seen[route]!r}"
+                " (give each its own `hosts`)"
+            )
+        seen[route] = site.name
 
 
 def _demo_sites() -> dict[str, Any]:

@@ -10,6 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from config.sizes import SizeSpec
 
@@ -64,9 +65,42 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class HashParams:
+    """An explicit Magento 2 hash-table entry (`[sites.NAME.hashes]`): Magento's image
+    parameters; None means Magento's default for that parameter (SPEC §9)."""
+
+    width: int | None = None
+    height: int | None = None
+    keep_aspect_ratio: bool | None = None
+    keep_frame: bool | None = None
+    constrain_only: bool | None = None
+    keep_transparency: bool | None = None
+    background: tuple[int, int, int] | None = None
+    quality: int | None = None
+
+
+@dataclass(frozen=True)
+class Magento2Settings:
+    """What a `layout = "magento2"` site adds (SPEC §9). `crypt_key` is the value of the
+    `crypt_key_env` variable (never written in the TOML); `view_xml` paths are absolute."""
+
+    url_prefix: str = "/media/catalog/product"
+    key_prefix: str = "media/catalog/product"
+    hosts: tuple[str, ...] = ()
+    view_xml: tuple[Path, ...] = ()
+    crypt_key: str | None = field(default=None, repr=False)
+    magento_version: str = "2.4"
+    jpeg_quality: int = 80
+    white_borders: bool | None = None
+    url_format: str = "hash"
+    placeholders: tuple[tuple[str, str], ...] = ()
+    hashes: tuple[tuple[str, HashParams], ...] = ()
+
+
+@dataclass(frozen=True)
 class SiteSettings:
     name: str
-    sizes: tuple[SizeSpec, ...]
+    sizes: tuple[SizeSpec, ...] = ()
     placeholder: str | None = None
     placeholder_status: int = 404
     upload_keys: tuple[str, ...] = ()
@@ -76,6 +110,8 @@ class SiteSettings:
     frame: bool = False
     upscale: bool = False
     background: tuple[int, int, int] = (255, 255, 255)
+    layout: str = "mventory"
+    magento2: Magento2Settings | None = None
 
     def size(self, text: str) -> SizeSpec | None:
         """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import uvloop
 from aiohttp import web
 
 from config import Settings
-from proxy import health, serve, upload
-from proxy.cache import MemoryCache
-from proxy.instrumented import InstrumentedStorage
-from proxy.metrics import Metrics
+from proxy import health, reads, writes
+from proxy.accesslog import AccessLogger
 from proxy.middleware import problems
-from proxy.pool import ResizePool
-from proxy.renderer import Renderer
-from proxy.services import SERVICES, Services, limits_of
-from proxy.storage import Storage, open_storage
+from proxy.services import SERVICES, Services
 from resize import configure_libvips
+from storage import Storage, open_storage
 
 log = logging.getLogger("mediaproxy")
 DRAIN_SECONDS = 30.0
@@ -31,13 +27,27 @@ def create_app(settings: Settings, storage: Storage | None = None) -> web.Applic
     """
     app = web.Application(middlewares=[problems], client_max_size=settings.resize.max_source_bytes)
     app.cleanup_ctx.append(_lifetime(settings, storage))
+    app.router.add_get("/", health.index)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/{path:.*}", serve.handle_read)
-    app.router.add_put("/{path:.*}", upload.handle_put)
-    app.router.add_delete("/{path:.*}", upload.handle_delete)
+    app.router.add_get("/{path:.*}", reads.handle_read)
+    app.router.add_put("/{path:.*}", writes.handle_put)
+    app.router.add_delete("/{path:.*}", writes.handle_delete)
     return app
+
+
+def run_server(settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGINT/SIGTERM, then drain: renders finish, background stores land."""
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop=uvloop.new_event_loop(),
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
+        print=None,
+    )
 
 
 def _lifetime(
@@ -45,14 +55,8 @@ def _lifetime(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         configure_libvips()
-        storage = injected or await open_storage(
-            settings.storage.url,
-            endpoint_url=settings.storage.endpoint_url or None,
-            region=settings.storage.region,
-            max_connections=settings.storage.max_connections,
-            timeout=settings.storage.timeout,
-        )
-        services = build_services(settings, storage)
+        storage = injected or await open_storage(settings.storage)
+        services = Services.build(settings, storage)
         app[SERVICES] = services
         try:
             yield
@@ -67,18 +71,3 @@ def _lifetime(
                 await storage.close()
 
     return lifetime
-
-
-def build_services(settings: Settings, storage: Storage) -> Services:
-    metrics = Metrics()
-    instrumented = InstrumentedStorage(storage, metrics)
-    pool = ResizePool(settings.resize.worker_count, settings.resize.queue)
-    return Services(
-        settings=settings,
-        storage=instrumented,
-        metrics=metrics,
-        pool=pool,
-        renderer=Renderer(instrumented, pool, limits_of(settings), metrics),
-        cache=MemoryCache(settings.cache.memory_bytes, settings.cache.max_item_bytes),
-        upload_slots=asyncio.Semaphore(settings.server.max_upload_workers),
-    )

@@ -37,8 +37,11 @@ def authorize(request: web.Request, site: SiteSettings, trusted: tuple[IPNetwork
         raise Unauthorized("uploads are disabled for this site: no upload_keys configured")
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     valid = scheme.lower() == "bearer" and presented != ""
+    # aiohttp decodes header bytes that are not UTF-8 as surrogate escapes; encoding them
+    # back the same way gives the bytes as sent (which then match no key) instead of a 500.
+    offered = presented.encode("utf-8", "surrogateescape")
     # Compare against every key even after a match, so timing says nothing about which.
-    matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in site.upload_keys]
+    matches = [hmac.compare_digest(offered, key.encode()) for key in site.upload_keys]
     if not (valid and any(matches)):
         raise Unauthorized()
 

@@ -1,17 +1,16 @@
 """Errors that reach the client, each with its HTTP status and a short public reason.
 
     HTTPProblem                      status + reason, rendered by proxy.middleware
-    ├── BadPath            400       path does not name a key
+    ├── BadRequest         400       a request the API cannot take (bad argument, size as target)
     ├── NotFound           404       unknown site, size or object
     ├── Unauthorized       401       missing or wrong upload key
     ├── Forbidden          403       client address not allowed to write
     ├── PayloadTooLarge    413       upload body over the byte limit
-    ├── Busy               503       resize queue full (sent with Retry-After)
-    └── StorageError       502       storage failing
-        └── StorageTimeout 504       storage too slow
 
-resize.errors.ImageError (413/415/422) is the other family the middleware knows; the
-two never share a base so that resize/ stays free of HTTP concerns.
+The other packages raise their own families, each with a `status` and a public `reason`
+and no HTTP code: resize.ImageError (413/415/422), layouts.LayoutError (400/404),
+storage.StorageError (502/504), rendering.RenderingError (404 no original, 503 busy).
+proxy.middleware turns all of them into responses.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ class HTTPProblem(Exception):
         super().__init__(self.reason)
 
 
-class BadPath(HTTPProblem):
+class BadRequest(HTTPProblem):
     status = 400
-    default_reason = "bad path"
+    default_reason = "bad request"
 
 
 class Unauthorized(HTTPProblem):
@@ -49,18 +48,3 @@ class NotFound(HTTPProblem):
 class PayloadTooLarge(HTTPProblem):
     status = 413
     default_reason = "body too large"
-
-
-class Busy(HTTPProblem):
-    status = 503
-    default_reason = "resize queue full, retry shortly"
-
-
-class StorageError(HTTPProblem):
-    status = 502
-    default_reason = "storage unavailable"
-
-
-class StorageTimeout(StorageError):
-    status = 504
-    default_reason = "storage timed out"

@@ -1,11 +1,41 @@
-"""Liveness, readiness and metrics endpoints (SPEC §8)."""
+"""The service's own pages: an index, liveness, readiness and metrics (SPEC §8)."""
 
 from __future__ import annotations
 
+from html import escape
+
 from aiohttp import web
 
-from proxy.errors import StorageError
 from proxy.services import SERVICES
+from storage import StorageError
+
+
+async def index(request: web.Request) -> web.Response:
+    """What a person opening the bare address sees: what this is and what to try."""
+    services = request.app[SERVICES]
+    rows = []
+    for name, layout in services.router.layouts.items():
+        sizes = ", ".join(size.name for size in layout.sizes[:12])
+        more = f" and {len(layout.sizes) - 12} more" if len(layout.sizes) > 12 else ""
+        sample = layout.sizes[0].key("a/b/example.jpg") if layout.sizes else ""
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{escape(type(layout).__name__)}</td>"
+            f"<td>{len(layout.sizes)}: {escape(sizes + more)}</td>"
+            f"<td><code>/{escape(layout.original_key('a/b/example.jpg'))}</code><br>"
+            f"<code>/{escape(sample)}</code></td></tr>"
+        )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>mediaproxy</title>"
+        "<h1>mediaproxy</h1><p>Image origin for Magento shops: serves originals and every "
+        "configured size from storage, rendering a missing size once with libvips.</p>"
+        f"<p>Storage: <code>{escape(services.storage.describe)}</code>; dynamic resizing "
+        f"{'on' if services.settings.resize.dynamic else 'off (strict)'}.</p>"
+        "<table border=1 cellpadding=4><tr><th>site</th><th>layout</th><th>sizes</th>"
+        f"<th>URLs</th></tr>{''.join(rows)}</table>"
+        '<p><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · '
+        '<a href="/metrics">/metrics</a></p>'
+    )
+    return web.Response(text=page, content_type="text/html")
 
 
 async def healthz(request: web.Request) -> web.Response:

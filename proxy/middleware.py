@@ -8,12 +8,18 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.errors import Busy, HTTPProblem, StorageTimeout, Unauthorized
+from layouts import LayoutError
+from proxy.errors import HTTPProblem, Unauthorized
 from proxy.services import SERVICES
+from rendering import Busy, RenderingError
 from resize import ImageError
+from storage import StorageError, StorageTimeout
+
+# Every family that carries a `status` and a public `reason` (see proxy.errors).
+PUBLIC_ERRORS = (HTTPProblem, LayoutError, ImageError, StorageError, RenderingError)
 
 log = logging.getLogger("mediaproxy")
-OWN_ENDPOINTS = frozenset({"/healthz", "/readyz", "/metrics"})
+OWN_ENDPOINTS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
 
 
 def error_response(request: web.Request, status: int, reason: str) -> web.Response:
@@ -33,15 +39,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     response: web.StreamResponse
     try:
         response = await handler(request)
-    except HTTPProblem as problem:
+    except PUBLIC_ERRORS as problem:
         response = error_response(request, problem.status, problem.reason)
         if isinstance(problem, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="mediaproxy"'
         if isinstance(problem, Busy):
             services.metrics.busy.inc()
             response.headers["Retry-After"] = "1"
-    except ImageError as error:
-        response = error_response(request, error.status, error.reason)
     except TimeoutError:
         response = error_response(request, StorageTimeout.status, "timed out")
     except web.HTTPException as http_error:

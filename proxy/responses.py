@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from proxy.cache import CachedObject
-from proxy.storage import ObjectMeta
+from storage import ObjectMeta
 
 
 def etag_of(body: bytes) -> str:

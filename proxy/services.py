@@ -8,16 +8,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from config import Settings, SiteSettings
+from config import Settings
+from layouts import ImageRequest, Router
 from proxy.cache import CachedObject, MemoryCache
-from proxy.keys import MediaPath
-from proxy.metrics import Metrics
-from proxy.pool import ResizePool
-from proxy.renderer import Renderer
 from proxy.responses import etag_of, now
-from proxy.storage import Storage
 from proxy.tasks import BackgroundTasks
-from resize import Limits, Rendered, RenderOptions
+from rendering import Renderer, ResizePool, limits_of
+from resize import Limits, Rendered
+from storage import Storage
+from telemetry import InstrumentedStorage, Metrics
 
 log = logging.getLogger("mediaproxy.store")
 
@@ -25,28 +24,34 @@ log = logging.getLogger("mediaproxy.store")
 @dataclass
 class Services:
     settings: Settings
+    router: Router
     storage: Storage
     metrics: Metrics
     pool: ResizePool
-    renderer: Renderer
     cache: MemoryCache
+    limits: Limits
+    renderer: Renderer[CachedObject] = field(init=False)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     upload_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
-    @property
-    def limits(self) -> Limits:
-        return limits_of(self.settings)
+    def __post_init__(self) -> None:
+        self.renderer = Renderer(self.storage, self.pool, self.limits, self.metrics, self.publish)
 
-    @staticmethod
-    def options_for(site: SiteSettings) -> RenderOptions:
-        return RenderOptions(
-            quality=site.quality,
-            frame=site.frame,
-            upscale=site.upscale,
-            background=site.background,
+    @classmethod
+    def build(cls, settings: Settings, storage: Storage) -> Services:
+        metrics = Metrics()
+        return cls(
+            settings=settings,
+            router=Router.from_settings(settings),
+            storage=InstrumentedStorage(storage, metrics),
+            metrics=metrics,
+            pool=ResizePool(settings.resize.worker_count, settings.resize.queue),
+            cache=MemoryCache(settings.cache.memory_bytes, settings.cache.max_item_bytes),
+            limits=limits_of(settings),
+            upload_slots=asyncio.Semaphore(settings.server.max_upload_workers),
         )
 
-    def publish(self, path: MediaPath, rendered: Rendered) -> CachedObject:
+    def publish(self, request: ImageRequest, rendered: Rendered) -> CachedObject:
         """Keep a fresh rendering in memory and store it back in the background.
 
         Until the store lands, the memory copy answers repeats, so the visitor never
@@ -59,8 +64,8 @@ class Services:
             last_modified=now(),
             cache_control=self.settings.cache.cache_control,
         )
-        self.cache.put(path.key, item)
-        self.tasks.spawn(self._store(path.key, item), name=f"store {path.key}")
+        self.cache.put(request.key, item)
+        self.tasks.spawn(self._store(request.key, item), name=f"store {request.key}")
         return item
 
     async def _store(self, key: str, item: CachedObject) -> None:
@@ -71,11 +76,6 @@ class Services:
         except Exception:
             self.metrics.store_errors.inc()
             log.warning("could not store %s; it was still served", key, exc_info=True)
-
-
-def limits_of(settings: Settings) -> Limits:
-    resize = settings.resize
-    return Limits(max_bytes=resize.max_source_bytes, max_pixels=resize.max_source_pixels)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,15 +1,17 @@
 """Pure libvips work: sniff, probe and resize product images with Magento geometry.
 
-No aiohttp or asyncio here: callers run these blocking functions in their own executor.
+No aiohttp or asyncio here, and nothing of ours outside this package: callers run these
+blocking functions in their own executor and describe each output as a RenderParams.
 """
 
 from .errors import CorruptImage, ImageError, SourceTooLarge, UnsupportedImage
 from .formats import IMAGE_SUFFIXES, ImageFormat, is_image_name, sniff
-from .geometry import fit, php_round
+from .geometry import Placement, fit, php_round, place
 from .libvips import configure_libvips
 from .limits import Limits
-from .probe import SourceInfo, probe
-from .render import Rendered, RenderOptions, render_one, render_sizes
+from .params import RenderParams
+from .probe import SourceInfo, probe, read_header
+from .render import Rendered, render_many, render_single
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -17,7 +19,8 @@ __all__ = [
     "ImageError",
     "ImageFormat",
     "Limits",
-    "RenderOptions",
+    "Placement",
+    "RenderParams",
     "Rendered",
     "SourceInfo",
     "SourceTooLarge",
@@ -26,8 +29,10 @@ __all__ = [
     "fit",
     "is_image_name",
     "php_round",
+    "place",
     "probe",
-    "render_one",
-    "render_sizes",
+    "read_header",
+    "render_many",
+    "render_single",
     "sniff",
 ]

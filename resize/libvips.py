@@ -7,6 +7,7 @@ so even a bug in our sniffing cannot hand attacker bytes to one of them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,11 @@ _LOAD_OPERATION = {
     ImageFormat.WEBP: "webpload_buffer",
     ImageFormat.GIF: "gifload_buffer",
 }
+# g_warning()s of libvips that say nothing about our output, dropped by exact text.
+# "unknown EXIF resolution unit": libvips/foreign/exif.c, vips_image_resolution_from_exif(),
+# on every header load of a source whose EXIF ResolutionUnit is outside 1-3. libvips then
+# falls back to the JFIF resolution, and we strip all metadata from outputs anyway.
+IGNORED_WARNINGS = frozenset({"VIPS: unknown EXIF resolution unit"})
 _lock = threading.Lock()
 _configured = False
 
@@ -51,6 +57,7 @@ def configure_libvips() -> None:
         pyvips.block_untrusted_set(True)
         pyvips.operation_block_set("VipsForeignLoad", True)
         _warnings_only()
+        logging.getLogger("pyvips").addFilter(drop_ignored_warnings)
         for name in ALLOWED_LOADERS:
             if not pyvips.type_find("VipsOperation", name):
                 raise RuntimeError(f"this libvips has no {name} loader")
@@ -78,6 +85,12 @@ def _warnings_only() -> None:
     pyvips._log_handler_id = glib.g_log_set_handler(
         b"VIPS", levels | flags.FLAG_FATAL | flags.FLAG_RECURSION, callback, pyvips.ffi.NULL
     )
+
+
+def drop_ignored_warnings(record: logging.LogRecord) -> bool:
+    """A logging filter on pyvips' logger: False (drop) for IGNORED_WARNINGS only, so every
+    other libvips warning or error still reaches the log."""
+    return record.getMessage() not in IGNORED_WARNINGS
 
 
 def load(data: bytes, fmt: ImageFormat, *, shrink: int = 1) -> pyvips.Image:

@@ -1,10 +1,10 @@
 """The libvips steps that turn one decoded source into one output size.
 
 Every output goes through the same steps from the same decoded image, whatever other
-sizes are rendered alongside it, so its bytes depend only on (source, size, options):
+outputs are rendered alongside it, so its bytes depend only on (source, parameters):
 resize to the exact size in the stored orientation, convert to sRGB, turn upright,
-frame, encode without metadata. Working on the small image after the resize keeps colour
-conversion and rotation cheap.
+flatten if Magento would, frame, encode without metadata. Working on the small image
+after the resize keeps colour conversion, rotation and compositing cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import pyvips
 
 from .formats import ImageFormat
+from .geometry import Placement
+from .transparency import Backdrop
 
 _KEEP_NONE = pyvips.enums.ForeignKeep.NONE
 
@@ -20,17 +22,19 @@ def derive(
     image: pyvips.Image,
     size: tuple[int, int],
     orientation: int,
-    canvas: tuple[int, int],
-    background: tuple[int, int, int],
+    placement: Placement,
+    backdrop: Backdrop,
 ) -> pyvips.Image:
-    """`size` is the resize target before autorot; `canvas` the final output size."""
+    """`size` is the resize target before autorot; `placement` is in display orientation."""
     out = to_srgb(resize_exact(image, *size))
     if orientation != 1:
         # A quarter turn reads its input column-wise, which a sequentially loaded source
         # cannot serve ("out of order read"); the resized image is small, so hold it.
         out = out.copy_memory().autorot()
-    if canvas != (out.width, out.height):
-        out = frame(out, *canvas, background)
+    if backdrop.flatten and out.hasalpha():
+        out = flatten(out, backdrop.colour)
+    if placement.framed:
+        out = frame(out, placement, backdrop)
     return out
 
 
@@ -71,19 +75,31 @@ def to_srgb(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def frame(
-    image: pyvips.Image, width: int, height: int, background: tuple[int, int, int]
-) -> pyvips.Image:
-    """Centre `image` on a `width`x`height` canvas. Images with alpha get a transparent
-    frame (the page shows through it as through the image); others get `background`."""
-    if image.hasalpha():
-        colour = [0] * image.bands
+def _for_colour(image: pyvips.Image, colour: tuple[int, int, int]) -> pyvips.Image:
+    """A grey image gains colour bands when `colour` is not a grey itself."""
+    if image.bands - image.hasalpha() < 3 and len(set(colour)) > 1:
+        return image.colourspace("srgb")
+    return image
+
+
+def flatten(image: pyvips.Image, colour: tuple[int, int, int]) -> pyvips.Image:
+    """Composite onto `colour` and drop alpha, as GD does when it copies with blending on."""
+    image = _for_colour(image, colour)
+    return image.flatten(background=list(colour[: image.bands - 1])).cast(image.format)
+
+
+def frame(image: pyvips.Image, placement: Placement, backdrop: Backdrop) -> pyvips.Image:
+    """Paste `image` at the placement's offset on its canvas: transparent pixels when the
+    backdrop says so (the page shows through, as through the image), else its colour."""
+    if image.hasalpha() and backdrop.transparent_frame:
+        fill = [0] * image.bands
     else:
-        if image.bands < 3 and len(set(background)) > 1:
-            image = image.colourspace("srgb")  # a coloured frame needs colour bands
-        colour = list(background[: image.bands])
-    left, top = (width - image.width) // 2, (height - image.height) // 2
-    return image.embed(left, top, width, height, extend="background", background=colour)
+        image = _for_colour(image, backdrop.colour)
+        fill = list(backdrop.colour[: image.bands - image.hasalpha()])
+        if image.hasalpha():
+            fill.append(255)
+    (left, top), (width, height) = placement.offset, placement.canvas
+    return image.embed(left, top, width, height, extend="background", background=fill)
 
 
 def encode(image: pyvips.Image, fmt: ImageFormat, quality: int) -> bytes:

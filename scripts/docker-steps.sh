@@ -76,7 +76,7 @@ for save in ("jpegsave_buffer", "pngsave_buffer", "webpsave_buffer", "gifsave_bu
     data = getattr(image.cast("uchar"), save)()
     assert pyvips.Image.thumbnail_buffer(data, 16).width == 16, save
 print(f"   libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)} from the wheel")
-import proxy.app, resize, config  # noqa: E401,F401
+import proxy.app, bulk.pregen, cli.main  # noqa: E401,F401
 EOF
 if "$bin/python" -c 'import moto' 2>/dev/null || "$bin/python" -c 'import pytest' 2>/dev/null; then
   echo "dev extras leaked into the image install" >&2; exit 1

@@ -7,7 +7,7 @@ process sees every bucket, and a restarted server still has them.
 
     moto_endpoint   session  "http://127.0.0.1:PORT" of a running moto server
     aio_session     session  AioSession to pass to S3Storage.open: cheap clients
-    s3_raw          session  RawS3: straight-to-bucket access that bypasses proxy.storage
+    s3_raw          session  RawS3: straight-to-bucket access that bypasses storage/
     s3_bucket       test     name of a fresh, empty bucket on that server
     storage         test     a Storage, parametrised over ["file", "s3"]
     flaky_moto      test     MotoServer a test may stop() and start() again (outages)
@@ -31,7 +31,7 @@ from aiobotocore.session import AioSession, get_session
 from moto.server import ThreadedMotoServer
 
 from proxy.app import create_app
-from proxy.storage import FileStorage, S3Storage, Storage
+from storage import FileStorage, S3Storage, Storage
 from tests.serving import Client, MakeClient, make_settings
 
 REGION = "us-east-1"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from proxy.cli import main
+from cli.main import main
 from tests import images
 from tests.conftest import RawS3
 from tests.serving import SIZES, make_settings

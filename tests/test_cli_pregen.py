@@ -15,12 +15,12 @@ import pyvips
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bulk import PregenOptions, Run, Shard, pregen
+from cli.console import open_for
+from cli.main import main
 from config import load_settings
 from proxy.app import create_app
-from proxy.bulk import PregenOptions, Run, Shard, pregen
-from proxy.bulk.console import open_for
-from proxy.cli import main
-from proxy.storage import ObjectMeta
+from storage import ObjectMeta
 from tests import images
 from tests.conftest import RawS3
 from tests.serving import SIZES, make_settings
@@ -185,7 +185,7 @@ def test_interrupted_run_stops_cleanly_and_the_next_run_resumes(
     # respects as Python does; the child restores the default, as an interactive shell would.
     start = (
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from proxy.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     command = [sys.executable, "-c", start, "--config", str(cfg), "pregen", "--jobs", "1"]
     root = Path(__file__).resolve().parent.parent

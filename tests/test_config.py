@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from config import ConfigError, SizeSpec, load_settings, parse_sizes
-from proxy.cli import main
 
 GOOD = """
 [storage]

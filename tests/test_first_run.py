@@ -37,7 +37,7 @@ async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAPROXY_")}
     process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "proxy.cli", "serve", "--port", str(port)],
+        *[sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
         cwd=tmp_path, env=env | {"PYTHONPATH": str(Path(__file__).parents[1])},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

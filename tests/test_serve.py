@@ -8,7 +8,7 @@ import re
 import pytest
 
 from proxy.services import SERVICES
-from proxy.storage import GetStatus, Storage
+from storage import GetStatus, Storage
 from tests import images
 from tests.serving import Client, MakeClient, dims, raw_get
 

@@ -12,9 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from proxy.app import create_app
-from proxy.errors import StorageError
 from proxy.services import SERVICES
-from proxy.storage import ObjectMeta, S3Storage, Storage
+from storage import ObjectMeta, S3Storage, Storage, StorageError
 from tests import images
 from tests.conftest import MotoServer
 from tests.serving import dims, make_settings

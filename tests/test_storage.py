@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 
-from proxy.errors import StorageError
-from proxy.storage import (
+from config import StorageSettings
+from storage import (
     FileStorage,
     GetStatus,
     S3Storage,
     Storage,
+    StorageError,
     StoredObject,
     etag_matches,
     fileops,
@@ -321,7 +322,7 @@ async def test_file_failed_write_keeps_the_old_object(
 KILLED_WRITER = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from proxy.storage import FileStorage, fileops
+from storage import FileStorage, fileops
 
 def half_then_killed(fd, data):
     os.write(fd, data[: len(data) // 2])
@@ -388,7 +389,7 @@ async def test_open_storage_file_urls(tmp_path: Path, monkeypatch: pytest.Monkey
         (f"file://{tmp_path}/three", tmp_path / "three"),
         (f"file://localhost{tmp_path}/host", tmp_path / "host"),
     ]:
-        opened = await open_storage(url)
+        opened = await open_storage(StorageSettings(url=url))
         assert opened.describe == f"file:{root}"
         assert root.is_dir()
         await opened.close()
@@ -409,7 +410,8 @@ def test_parse_s3_urls(url: str, bucket: str, prefix: str) -> None:
 
 @pytest.mark.usefixtures("_aws_env")
 async def test_open_storage_s3_url() -> None:
-    opened = await open_storage("s3://media.bucket/some/prefix/", endpoint_url="http://127.0.0.1:9")
+    settings = StorageSettings(url="s3://media.bucket/some/prefix/", endpoint_url="http://127.0.0.1:9")
+    opened = await open_storage(settings)
     assert isinstance(opened, S3Storage)
     assert (opened.bucket, opened.prefix) == ("media.bucket", "some/prefix/")
     assert opened.describe == "s3://media.bucket/some/prefix"
@@ -426,7 +428,7 @@ async def test_open_storage_s3_url() -> None:
 )  # fmt: skip
 async def test_open_storage_rejects_bad_urls(url: str) -> None:
     with pytest.raises(ValueError, match="storage url"):
-        await open_storage(url)
+        await open_storage(StorageSettings(url=url))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 import pyvips
 
 from proxy.services import SERVICES
-from proxy.storage import GetStatus, Storage
+from storage import GetStatus, Storage
 from tests import images
 from tests.serving import SIZES, UPLOAD_KEY, MakeClient, dims
 

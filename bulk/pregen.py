@@ -1,0 +1,119 @@
+"""`pregen`: make every configured size that is missing from storage, on every core.
+
+In-process entry point (what the CLI and a benchmark call):
+
+    run = Run("pregen")                       # quiet; failures in run.report.failures
+    report = await pregen(storage, settings, PregenOptions(jobs=8), run)
+
+It plans from listings (plan.py), then hands the jobs to the engine (engine.py). Nothing
+is written but whole objects, so an interrupted run is resumed by running it again: the
+next diff holds exactly what the first one did not store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from bulk.engine import Engine
+from bulk.plan import Job, plan_site
+from bulk.report import Report
+from bulk.run import Run
+from bulk.shard import ALL, Shard
+from config import Settings
+from layouts import Router, SiteLayout, Size
+from storage import Storage
+
+
+class PregenUsageError(ValueError):
+    """A request the configuration cannot satisfy (unknown site or size): exit 2."""
+
+
+@dataclass(frozen=True)
+class PregenOptions:
+    """`sites` empty: every configured site; `sizes` None: every configured size."""
+
+    sites: tuple[str, ...] = ()
+    sizes: tuple[str, ...] | None = None
+    overwrite: bool = False
+    jobs: int = 0  # 0: one per CPU this process may use
+    shard: Shard = ALL
+
+    @property
+    def workers(self) -> int:
+        return self.jobs or len(os.sched_getaffinity(0))
+
+
+def select_sites(router: Router, names: Sequence[str]) -> list[SiteLayout]:
+    unknown = [name for name in names if name not in router.layouts]
+    if unknown:
+        configured = ", ".join(router.layouts)
+        raise PregenUsageError(f"unknown site {unknown[0]!r} (configured: {configured})")
+    return [router.layouts[name] for name in dict.fromkeys(names or router.layouts)]
+
+
+def select_sizes(layout: SiteLayout, wanted: Sequence[str] | None) -> tuple[Size, ...]:
+    """The site's sizes named in `wanted` (all when None), in the site's order."""
+    if wanted is None:
+        return layout.sizes
+    unknown = [name for name in wanted if layout.size_named(name) is None]
+    if unknown:
+        configured = ", ".join(size.name for size in layout.sizes)
+        raise PregenUsageError(
+            f"size {unknown[0]!r} is not configured for site {layout.site.name!r} (configured: "
+            f"{configured}); sizes are keys, so only configured ones can be made"
+        )
+    return tuple(size for size in layout.sizes if size.name in wanted)
+
+
+def parse_size_list(text: str) -> tuple[str, ...]:
+    """`"300x, 70x70"` → ("300x", "70x70"); PregenUsageError when empty."""
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise PregenUsageError("--sizes: no sizes given")
+    return names
+
+
+async def plan(storage: Storage, settings: Settings, options: PregenOptions, run: Run) -> list[Job]:
+    """Every job of the run, site after site, with a notice per site of what was found."""
+    work: list[Job] = []
+    for layout in select_sites(Router.from_settings(settings), options.sites):
+        sizes = select_sizes(layout, options.sizes)
+        skipped = run.report.skipped
+        jobs = await plan_site(
+            storage, layout, sizes, run.report, overwrite=options.overwrite, shard=options.shard
+        )
+        count = sum(len(job.sizes) for job in jobs)
+        run.report.planned_sizes += count
+        run.notice(
+            f"site {layout.site.name}: {len(jobs)} originals need {count} sizes "
+            f"({run.report.skipped - skipped} present)"
+        )
+        work += jobs
+    run.report.planned = len(work)
+    return work
+
+
+async def pregen(
+    storage: Storage, settings: Settings, options: PregenOptions, run: Run | None = None
+) -> Report:
+    """Make what is missing (everything with `overwrite`); see the module docstring.
+
+    Raises PregenUsageError before any work for an unknown site or size; every other
+    problem is recorded in the report and the run goes on.
+    """
+    run = run or Run("pregen")
+    work = await plan(storage, settings, options, run)
+    await Engine(storage, settings, run, jobs=options.workers).execute(work)
+    run.report.finished = time.monotonic()
+    return run.report
+
+
+def print_plan(work: Sequence[Job], out: TextIO) -> None:
+    """`--dry-run`: a line per object that would be written, `key<TAB>original key`."""
+    for job in work:
+        for size in job.sizes:
+            out.write(f"{size.key(job.rel)}\t{job.key}\n")

@@ -1,0 +1,1 @@
+"""The `mediaproxy` console script: argument parsing and wiring only, one module per subcommand."""

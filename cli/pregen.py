@@ -1,0 +1,105 @@
+"""`mediaproxy pregen`: make every configured size that is missing from storage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bulk.engine import Engine
+from bulk.pregen import (
+    PregenOptions,
+    PregenUsageError,
+    parse_size_list,
+    plan,
+    print_plan,
+    select_sites,
+    select_sizes,
+)
+from bulk.run import Run
+from bulk.shard import ALL, Shard
+from cli import console
+from cli.common import Subparsers, add_bulk_options, add_command
+from config import Settings
+from layouts import Router
+
+DESCRIPTION = """\
+List the originals under {site}/full/ and the objects of every size (listings, not a HEAD
+per object), then make only what is missing: one download per original, all of its sizes
+rendered from it in one pass, on every core. Safe to interrupt (Ctrl-C) and run again: the
+next run picks up exactly what is still missing.
+
+examples:
+  mediaproxy pregen                              every missing size of every site
+  mediaproxy pregen --site t1 --sizes "300x, 70x70"
+  mediaproxy pregen --overwrite --errors failed.tsv   re-render everything (e.g. new quality)
+  mediaproxy pregen --shard 2/8                  this machine's eighth of the originals
+  mediaproxy pregen --dry-run | wc -l            how many objects would be written
+
+exit status: 0 all done, 1 some image failed (see the error log), 2 usage or config
+error, 130 interrupted (run again to resume).
+"""
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "pregen", run, "make every configured size that is missing", DESCRIPTION
+    )
+    parser.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        metavar="S",
+        help="only this site (repeatable; default: every configured site)",
+    )
+    parser.add_argument(
+        "--sizes",
+        metavar="LIST",
+        help='only these configured sizes, e.g. "300x, 70x70" (default: all)',
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="re-render and replace sizes that already exist"
+    )
+    parser.add_argument(
+        "--shard",
+        type=shard_arg,
+        default=ALL,
+        metavar="K/N",
+        help="only originals whose key hashes to K modulo N (0 <= K < N)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print `key<TAB>original` per object to make; write nothing",
+    )
+    add_bulk_options(parser)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        sizes = parse_size_list(args.sizes) if args.sizes is not None else None
+        options = PregenOptions(tuple(args.site), sizes, args.overwrite, args.jobs, args.shard)
+        for layout in select_sites(Router.from_settings(settings), options.sites):
+            select_sizes(layout, options.sizes)
+    except PregenUsageError as error:
+        return console.usage_error("pregen", str(error))
+
+    async def work(bulk: Run) -> None:
+        storage = await console.open_for(settings, options.workers)
+        try:
+            jobs = await plan(storage, settings, options, bulk)
+            if args.dry_run:
+                bulk.report.dry_run = True
+                print_plan(jobs, sys.stdout)
+            else:
+                await Engine(storage, settings, bulk, jobs=options.workers).execute(jobs)
+        finally:
+            await storage.close()
+
+    return console.execute("pregen", work, args.errors)
+
+
+def shard_arg(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error

@@ -1,0 +1,48 @@
+"""`mediaproxy serve`: run the HTTP service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from cli.common import Subparsers, add_command
+from cli.demo import seed_demo
+from config import Settings
+from proxy.app import run_server
+from rendering import configure_malloc
+from resize import configure_libvips
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "serve",
+        run,
+        "run the HTTP service",
+        "Serve images, render missing sizes, accept authenticated uploads.\n"
+        "Endpoints: GET/HEAD /{site}/{size}/{path}, PUT/DELETE /{site}/full/{path},\n"
+        "/healthz, /readyz, /metrics.",
+    )
+    parser.add_argument("--host", help="address to bind (default: server.host)")
+    parser.add_argument("--port", type=int, help="port to bind (default: server.port)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_malloc(compact=settings.resize.compact_memory)
+    configure_libvips()  # before the demo seeding touches libvips
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    if settings.source == "embedded default":
+        asyncio.run(seed_demo(settings, f"http://{host}:{port}"))
+    logging.getLogger("mediaproxy").info(
+        "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
+        host,
+        port,
+        settings.source,
+        settings.storage.url,
+        ", ".join(settings.sites),
+    )
+    run_server(settings, host, port)
+    return 0

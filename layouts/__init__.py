@@ -1,0 +1,31 @@
+"""URL ↔ storage key grammars. Nothing outside this package spells a key.
+
+base.py      Size, ImageRequest, SiteLayout: originals_prefix + rel, size.prefix + rel
+mventory.py  /{site}/{dim}/{rel} (Magento 1 / mVentory): the URL path is the key
+router.py    which site a request target (path, query, Host) belongs to
+segments.py  what a relative image path may contain
+errors.py    BadPath (400), UnknownImage (404)
+"""
+
+from layouts.base import ImageRequest, SiteLayout, Size
+from layouts.errors import BadPath, LayoutError, UnknownImage
+from layouts.mventory import FULL, MventoryLayout
+from layouts.router import LayoutConfigError, Router, build_layout, check_layouts
+from layouts.segments import parse_rel, valid_rel
+
+__all__ = [
+    "FULL",
+    "BadPath",
+    "ImageRequest",
+    "LayoutConfigError",
+    "LayoutError",
+    "MventoryLayout",
+    "Router",
+    "SiteLayout",
+    "Size",
+    "UnknownImage",
+    "build_layout",
+    "check_layouts",
+    "parse_rel",
+    "valid_rel",
+]

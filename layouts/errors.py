@@ -1,0 +1,28 @@
+"""Why a request target names no image, as a status without HTTP code.
+
+    LayoutError        base: a public `reason` and a `status`
+    ├── BadPath        400  the target is malformed (bad segment, escape, length, number)
+    └── UnknownImage   404  well-formed, but no configured site, size or hash has it
+
+Raised before any storage call: an unconfigured size or hash is the DoS guard.
+"""
+
+from __future__ import annotations
+
+
+class LayoutError(Exception):
+    status = 400
+    default_reason = "bad path"
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason or self.default_reason
+        super().__init__(self.reason)
+
+
+class BadPath(LayoutError):
+    status = 400
+
+
+class UnknownImage(LayoutError):
+    status = 404
+    default_reason = "not found"

@@ -1,0 +1,150 @@
+"""GET/HEAD of images: memory → storage → render on a miss → placeholder (SPEC §4).
+
+The request timeout bounds the work (storage lookups, renders); a large object's body is
+streamed after it, so a slow client is not cut off by it (the server's own read/write
+timeouts deal with clients that stall).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from aiohttp import web
+
+from layouts import ImageRequest
+from proxy import responses
+from proxy.errors import NotFound
+from proxy.services import SERVICES, Services
+from rendering import OriginalMissing
+from storage import Body, GetStatus, ObjectMeta
+
+STREAM_CHUNK = 256 * 1024
+
+
+class _Stream:
+    """A stored object too large for memory, to be streamed once the lookup is done."""
+
+    def __init__(self, body: Body, headers: dict[str, str], size: int) -> None:
+        self.body, self.headers, self.size = body, headers, size
+
+
+async def handle_read(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    direct = services.router.direct_key(request.raw_path)
+    if direct is not None:
+        cached = services.cache.get(direct)
+        if cached is not None:
+            services.metrics.memory_hits.inc()
+            return responses.from_cached(request, cached, "memory")
+    image = services.router.parse(request.raw_path, request.headers.get("Host"))
+    if direct is None:
+        cached = services.cache.get(image.key)
+        if cached is not None:
+            services.metrics.memory_hits.inc()
+            return responses.from_cached(request, cached, "memory")
+    async with asyncio.timeout(services.settings.server.request_timeout):
+        found = await _from_storage(request, services, image)
+        if found is None:
+            if image.size is None:
+                raise NotFound("no such image")
+            return await _render_miss(request, services, image)
+    if isinstance(found, _Stream):
+        return await _stream(request, found)
+    return found
+
+
+async def _from_storage(
+    request: web.Request, services: Services, image: ImageRequest
+) -> web.StreamResponse | _Stream | None:
+    if request.method == "HEAD":
+        meta = await services.storage.head(image.key)
+        if meta is None:
+            return None
+        meta = _with_default_cache_control(meta, services)
+        services.metrics.storage_hits.inc()
+        headers = responses.meta_headers(meta, "storage")
+        if responses.not_modified(request, meta.etag, meta.last_modified):
+            return responses.not_modified_response(headers)
+        return web.Response(headers=headers | {"Content-Length": str(meta.size)})
+    found = await services.storage.get(
+        image.key, if_none_match=request.headers.get("If-None-Match")
+    )
+    if found.status is GetStatus.NOT_FOUND:
+        return None
+    services.metrics.storage_hits.inc()
+    if found.status is GetStatus.NOT_MODIFIED or found.meta is None or found.body is None:
+        etag = request.headers.get("If-None-Match", "")
+        return web.Response(status=304, headers={"ETag": etag, "X-Mediaproxy": "storage"})
+    meta = _with_default_cache_control(found.meta, services)
+    headers = responses.meta_headers(meta, "storage")
+    if responses.not_modified(request, meta.etag, meta.last_modified):
+        await found.body.close()
+        return responses.not_modified_response(headers)
+    if meta.size <= services.settings.cache.max_item_bytes:
+        item = responses.cached_from_meta(meta, await found.body.read())
+        services.cache.put(image.key, item)
+        return responses.from_cached(request, item, "storage")
+    return _Stream(found.body, headers, meta.size)
+
+
+def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectMeta:
+    """Objects written by other tools may lack Cache-Control; give them the configured one."""
+    if meta.cache_control:
+        return meta
+    return replace(meta, cache_control=services.settings.cache.cache_control)
+
+
+async def _stream(request: web.Request, stream: _Stream) -> web.StreamResponse:
+    response = web.StreamResponse(headers=stream.headers)
+    response.content_length = stream.size
+    try:
+        await response.prepare(request)
+        async for chunk in stream.body.iter_chunks(STREAM_CHUNK):
+            await response.write(chunk)
+    finally:
+        await stream.body.close()
+    await response.write_eof()
+    return response
+
+
+async def _render_miss(
+    request: web.Request, services: Services, image: ImageRequest
+) -> web.StreamResponse:
+    if not services.settings.resize.dynamic:
+        return await _placeholder(request, services, image, render=False)
+    cached = services.cache.get(image.key)  # rendered while we looked in storage
+    if cached is not None:
+        services.metrics.coalesced.inc()
+        return responses.from_cached(request, cached, "memory")
+    services.metrics.misses.inc()
+    try:
+        item = await services.renderer.render(image)
+    except OriginalMissing:
+        return await _placeholder(request, services, image, render=True)
+    return responses.from_cached(request, item, "render")
+
+
+async def _placeholder(
+    request: web.Request, services: Services, image: ImageRequest, *, render: bool
+) -> web.StreamResponse:
+    """The size's placeholder at the requested size, never stored under the requested key."""
+    if image.size is None or image.size.placeholder is None:
+        raise NotFound("no such image")
+    placeholder = image.sibling(image.size.placeholder)
+    item = services.cache.get(placeholder.key)
+    if item is None:
+        found = await services.storage.get(placeholder.key)
+        if found.status is GetStatus.OK and found.meta is not None and found.body is not None:
+            item = responses.cached_from_meta(found.meta, await found.body.read())
+            services.cache.put(placeholder.key, item)
+        elif render:
+            try:
+                item = await services.renderer.render(placeholder)
+            except OriginalMissing:
+                raise NotFound("no such image") from None
+        else:
+            raise NotFound("no such image")
+    item = responses.with_cache_control(item, services.settings.cache.placeholder_cache_control)
+    status = image.site.placeholder_status
+    return responses.from_cached(request, item, "placeholder", status=status)
