@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import bulk, cold, corpus, hit, lag, memory, page, procs
+from bench import bulk, cold, corpus, hit, lag, magento2, memory, page, procs, worker
 from bench.context import WORKERS, Context
 from bench.report import Results, machine, revision
 
@@ -33,6 +33,8 @@ BENCHES: dict[str, Callable[[Context], None]] = {
     "hit": hit.run,
     "memory": memory.run,
     "lag": lag.run,
+    "magento2": magento2.run,
+    "worker": worker.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

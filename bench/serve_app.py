@@ -21,7 +21,7 @@ import contextlib
 import ctypes
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -74,9 +74,14 @@ class LagSampler:
         return web.json_response(stats)
 
 
-def with_bench_routes(settings: Settings, storage: Storage | None = None) -> web.Application:
+def with_bench_routes(
+    settings: Settings,
+    storage: Storage | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
     """The real app plus the sampler and the bench-only routes."""
-    app = create_app(settings, storage)
+    app = create_app(settings, storage, clock=clock)
     sampler = LagSampler()
     app.on_startup.append(sampler.start)
     app.on_cleanup.append(sampler.stop)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 
@@ -51,9 +52,8 @@ def file_url(root: Path) -> str:
 
 
 def create_bucket(endpoint: str, bucket: str = BUCKET) -> None:
-    client = botocore.session.get_session().create_client(
-        "s3", region_name=REGION, endpoint_url=endpoint
-    )
+    session = botocore.session.get_session()
+    client: Any = session.create_client("s3", region_name=REGION, endpoint_url=endpoint)
     try:
         client.create_bucket(Bucket=bucket)
     finally:

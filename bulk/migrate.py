@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk.engine import Engine
-from bulk.plan import Job, missing_sizes
+from bulk.plan import Job, missing_sizes, original_prefixes
 from bulk.report import Report
 from bulk.run import Run
 from config import Settings
@@ -132,7 +132,11 @@ async def plan_migrate(
     if not options.missing_only:
         return [Job(layout, rel, sizes, path) for rel, path in scan.files.items()]
     prefix = layout.originals_prefix
-    stored = {item.key[len(prefix) :] async for item in storage.list(prefix)}
+    stored = {
+        item.key[len(prefix) :]
+        for listed in await original_prefixes(storage, layout)
+        async for item in storage.list(listed)
+    }
     present = [rel for rel in scan.files if rel in stored]
     run.report.skipped += len(present)
     work = [Job(layout, rel, sizes, path) for rel, path in scan.files.items() if rel not in stored]

@@ -43,13 +43,25 @@ async def list_originals(
 ) -> list[str]:
     """The rels of the site's image originals in `shard`, in listing (key) order."""
     rels = []
-    async for item in storage.list(layout.originals_prefix):
-        rel = layout.original_rel(item.key)
-        if rel is None:
-            report.ignored += 1
-        elif shard.owns(item.key):
-            rels.append(rel)
+    for prefix in await original_prefixes(storage, layout):
+        async for item in storage.list(prefix):
+            rel = layout.original_rel(item.key)
+            if rel is None:
+                report.ignored += 1
+            elif shard.owns(item.key):
+                rels.append(rel)
     return rels
+
+
+async def original_prefixes(storage: Storage, layout: SiteLayout) -> list[str]:
+    """Where to list a site's originals: its prefix, or (when some directories below it
+    hold no originals, like Magento 2's cache/) each other directory below it, in order.
+    Originals are always dispersed into a/b/ directories, so none is missed."""
+    prefix = layout.originals_prefix
+    if not layout.not_originals:
+        return [prefix]
+    names = await storage.subdirectories(prefix)
+    return [f"{prefix}{name}/" for name in names if name not in layout.not_originals]
 
 
 async def missing_sizes(
@@ -62,14 +74,20 @@ async def missing_sizes(
     """A job per original of `rels` lacking any of `sizes`; counts the present ones skipped."""
     index = {rel: n for n, rel in enumerate(rels)}
     present = [0] * len(rels)
+    by_prefix: dict[str, list[tuple[int, str]]] = {}
+    for bit, size in enumerate(sizes):  # a size and its format variants share one listing
+        by_prefix.setdefault(size.prefix, []).append((bit, size.suffix))
 
-    async def scan(bit: int, size: Size) -> None:
-        async for item in storage.list(size.prefix):
-            n = index.get(item.key[len(size.prefix) :])
-            if n is not None:
-                present[n] |= 1 << bit
+    async def scan(prefix: str, members: list[tuple[int, str]]) -> None:
+        async for item in storage.list(prefix):
+            name = item.key[len(prefix) :]
+            for bit, suffix in members:
+                if name.endswith(suffix):
+                    n = index.get(name[: len(name) - len(suffix)])
+                    if n is not None:
+                        present[n] |= 1 << bit
 
-    await asyncio.gather(*(scan(bit, size) for bit, size in enumerate(sizes)))
+    await asyncio.gather(*(scan(prefix, members) for prefix, members in by_prefix.items()))
     jobs = []
     for rel, mask in zip(rels, present, strict=True):
         todo = tuple(size for bit, size in enumerate(sizes) if not mask >> bit & 1)

@@ -34,13 +34,15 @@ class PregenUsageError(ValueError):
 
 @dataclass(frozen=True)
 class PregenOptions:
-    """`sites` empty: every configured site; `sizes` None: every configured size."""
+    """`sites` empty: every configured site; `sizes` None: every configured size;
+    `formats` None: every variant format the site enables, () none (sizes as the source)."""
 
     sites: tuple[str, ...] = ()
     sizes: tuple[str, ...] | None = None
     overwrite: bool = False
     jobs: int = 0  # 0: one per CPU this process may use
     shard: Shard = ALL
+    formats: tuple[str, ...] | None = None
 
     @property
     def workers(self) -> int:
@@ -55,10 +57,18 @@ def select_sites(router: Router, names: Sequence[str]) -> list[SiteLayout]:
     return [router.layouts[name] for name in dict.fromkeys(names or router.layouts)]
 
 
-def select_sizes(layout: SiteLayout, wanted: Sequence[str] | None) -> tuple[Size, ...]:
-    """The site's sizes named in `wanted` (all when None), in the site's order."""
+def select_sizes(
+    layout: SiteLayout, wanted: Sequence[str] | None, formats: Sequence[str] | None = None
+) -> tuple[Size, ...]:
+    """The site's sizes named in `wanted` (all when None), with their variants in `formats`
+    (all the site enables when None), in the site's order."""
+    made = tuple(
+        size
+        for size in layout.sizes
+        if formats is None or size.params.output is None or size.params.output in formats
+    )
     if wanted is None:
-        return layout.sizes
+        return made
     unknown = [name for name in wanted if layout.size_named(name) is None]
     if unknown:
         configured = ", ".join(size.name for size in layout.sizes)
@@ -66,7 +76,7 @@ def select_sizes(layout: SiteLayout, wanted: Sequence[str] | None) -> tuple[Size
             f"size {unknown[0]!r} is not configured for site {layout.site.name!r} (configured: "
             f"{configured}); sizes are keys, so only configured ones can be made"
         )
-    return tuple(size for size in layout.sizes if size.name in wanted)
+    return tuple(size for size in made if size.name.removesuffix(size.suffix) in wanted)
 
 
 def parse_size_list(text: str) -> tuple[str, ...]:
@@ -77,11 +87,20 @@ def parse_size_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_formats(text: str) -> tuple[str, ...]:
+    """`"webp, avif"` → ("webp", "avif"); "" → () (no variants); PregenUsageError otherwise."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in ("avif", "webp")]
+    if unknown:
+        raise PregenUsageError(f"--formats: {unknown[0]!r} is not avif or webp")
+    return names
+
+
 async def plan(storage: Storage, settings: Settings, options: PregenOptions, run: Run) -> list[Job]:
     """Every job of the run, site after site, with a notice per site of what was found."""
     work: list[Job] = []
     for layout in select_sites(Router.from_settings(settings), options.sites):
-        sizes = select_sizes(layout, options.sizes)
+        sizes = select_sizes(layout, options.sizes, options.formats)
         skipped = run.report.skipped
         jobs = await plan_site(
             storage, layout, sizes, run.report, overwrite=options.overwrite, shard=options.shard

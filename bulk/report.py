@@ -25,6 +25,7 @@ class Report:
     dry_run: bool = False
     originals: int = 0
     uploaded: int = 0
+    enqueued: int | None = None  # pregen --enqueue: messages sent (one per original)
     made: int = 0
     skipped: int = 0
     ignored: int = 0
@@ -60,6 +61,12 @@ class Report:
         uploaded = f"uploaded {self.uploaded} originals, " if command == "migrate" else ""
         status = "interrupted" if self.interrupted else "done"
         seconds = self.elapsed
+        if self.enqueued is not None:
+            return (
+                f"{command} {status}: enqueued {self.enqueued} of {self.planned} originals "
+                f"({self.planned_sizes} sizes), skipped {self.skipped}, failed {self.failed}, "
+                f"ignored {self.ignored} in {seconds:.1f} s"
+            )
         return (
             f"{command} {status}: {uploaded}made {self.made} sizes of {self.originals} "
             f"originals, skipped {self.skipped}, failed {self.failed}, ignored {self.ignored}, "

@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cli import configcmd, delete, magento2, migrate, pregen, serve
+from cli import configcmd, delete, magento2, migrate, pregen, serve, worker
 from cli.common import CONFIG_HELP
 from config import ConfigError, Settings, load_settings
 from layouts import check_layouts
 
-COMMANDS = [serve, pregen, migrate, delete, magento2, configcmd]
+COMMANDS = [serve, pregen, migrate, delete, magento2, configcmd, worker]
 
 DESCRIPTION = """\
 mediaproxy: the image origin for Magento shops.

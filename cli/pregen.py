@@ -6,9 +6,11 @@ import argparse
 import sys
 
 from bulk.engine import Engine
+from bulk.events import Location, QueueError, connect, enqueue
 from bulk.pregen import (
     PregenOptions,
     PregenUsageError,
+    parse_formats,
     parse_size_list,
     plan,
     print_plan,
@@ -34,6 +36,7 @@ examples:
   mediaproxy pregen --overwrite --errors failed.tsv   re-render everything (e.g. new quality)
   mediaproxy pregen --shard 2/8                  this machine's eighth of the originals
   mediaproxy pregen --dry-run | wc -l            how many objects would be written
+  mediaproxy pregen --enqueue $QUEUE             one message per original for `worker`s
 
 exit status: 0 all done, 1 some image failed (see the error log), 2 usage or config
 error, 130 interrupted (run again to resume).
@@ -57,6 +60,12 @@ def register(subparsers: Subparsers) -> None:
         help='only these configured sizes, e.g. "300x, 70x70" (default: all)',
     )
     parser.add_argument(
+        "--formats",
+        metavar="LIST",
+        help='only these variant formats of the sizes, e.g. "webp" or "" for none '
+        "(default: every format the site enables)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="re-render and replace sizes that already exist"
     )
     parser.add_argument(
@@ -71,19 +80,31 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="print `key<TAB>original` per object to make; write nothing",
     )
+    parser.add_argument(
+        "--enqueue",
+        metavar="SQS_URL",
+        help="render nothing here: send one message per original that needs work to this "
+        "queue, for `mediaproxy worker`s to share (10 per SendMessageBatch)",
+    )
     add_bulk_options(parser)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         sizes = parse_size_list(args.sizes) if args.sizes is not None else None
-        options = PregenOptions(tuple(args.site), sizes, args.overwrite, args.jobs, args.shard)
+        formats = parse_formats(args.formats) if args.formats is not None else None
+        options = PregenOptions(
+            tuple(args.site), sizes, args.overwrite, args.jobs, args.shard, formats
+        )
         for layout in select_sites(Router.from_settings(settings), options.sites):
-            select_sizes(layout, options.sizes)
+            select_sizes(layout, options.sizes, options.formats)
     except PregenUsageError as error:
         return console.usage_error("pregen", str(error))
 
     async def work(bulk: Run) -> None:
+        if args.enqueue and not args.dry_run:
+            await _enqueue(settings, options, args.enqueue, bulk)
+            return
         storage = await console.open_for(settings, options.workers)
         try:
             jobs = await plan(storage, settings, options, bulk)
@@ -96,6 +117,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             await storage.close()
 
     return console.execute("pregen", work, args.errors)
+
+
+async def _enqueue(settings: Settings, options: PregenOptions, url: str, bulk: Run) -> None:
+    """Plan as usual, then send the jobs to the queue instead of rendering them."""
+    try:
+        clients = await connect(settings, url, max_connections=16)
+    except ValueError as error:
+        raise console.UsageError(f"storage.url: {error}") from error
+    try:
+        try:
+            await clients.queue.attributes()
+        except QueueError as error:
+            raise console.UsageError(f"--enqueue {url}: {error}") from error
+        jobs = await plan(clients.storage, settings, options, bulk)
+        await enqueue(clients.queue, jobs, Location.of(settings.storage.url), bulk)
+    finally:
+        await clients.close()
 
 
 def shard_arg(text: str) -> Shard:

@@ -61,6 +61,18 @@ def to_str_list(value: Any) -> tuple[str, ...]:
     raise ValueError(f"expected a list of strings, got {value!r}")
 
 
+FORMATS = ("avif", "webp")  # in the order a browser's Accept is honoured (SPEC §10)
+
+
+def to_formats(value: Any) -> tuple[str, ...]:
+    """`["webp", "avif"]` → ("avif", "webp"): the preference order is fixed, not the list's."""
+    names = to_str_list(value)
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not one of {', '.join(map(repr, FORMATS))}")
+    return tuple(name for name in FORMATS if name in names)
+
+
 def to_networks(value: Any) -> tuple[IPNetwork, ...]:
     networks = []
     for text in to_str_list(value):

@@ -42,6 +42,8 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "trusted_proxies": coerce.to_networks,
             "max_upload_workers": partial(coerce.to_int, minimum=1, maximum=256),
             "access_log": coerce.to_bool,
+            "keepalive_timeout": coerce.to_float,
+            "send_timeout": coerce.to_float,
         },
     ),
     "storage": (
@@ -64,6 +66,7 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "workers": partial(coerce.to_int, minimum=0, maximum=1024),
             "queue": partial(coerce.to_int, minimum=0),
             "compact_memory": coerce.to_bool,
+            "decode_memory": partial(coerce.to_int, minimum=0),
         },
     ),
     "cache": (
@@ -73,6 +76,7 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "max_item_bytes": partial(coerce.to_int, minimum=0),
             "cache_control": coerce.to_str,
             "placeholder_cache_control": coerce.to_str,
+            "memory_ttl": coerce.to_float,
         },
     ),
 }
@@ -83,6 +87,10 @@ SITE_KEYS: dict[str, Coercer] = {
     "upload_keys": coerce.to_str_list,
     "upload_allow": coerce.to_networks,
     "upload_sizes": coerce.to_str,
+    "formats": coerce.to_formats,
+    "webp_quality": partial(coerce.to_int, minimum=1, maximum=100),
+    "avif_quality": partial(coerce.to_int, minimum=1, maximum=100),
+    "avif_effort": partial(coerce.to_int, minimum=0, maximum=9),
 }
 MVENTORY_KEYS: dict[str, Coercer] = {
     "sizes": parse_sizes,

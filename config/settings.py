@@ -29,6 +29,8 @@ class ServerSettings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     max_upload_workers: int = 1
     access_log: bool = True
+    keepalive_timeout: float = 75.0
+    send_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class ResizeSettings:
     workers: int = 0
     queue: int = 64
     compact_memory: bool = False
+    decode_memory: int = 134_217_728
 
     @property
     def worker_count(self) -> int:
@@ -62,6 +65,7 @@ class CacheSettings:
     max_item_bytes: int = 2_097_152
     cache_control: str = "public, max-age=31536000"
     placeholder_cache_control: str = "public, max-age=300"
+    memory_ttl: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,11 @@ class SiteSettings:
     background: tuple[int, int, int] = (255, 255, 255)
     layout: str = "mventory"
     magento2: Magento2Settings | None = None
+    # SPEC §10: variants negotiated from Accept, in order of preference ("avif", "webp").
+    formats: tuple[str, ...] = ()
+    webp_quality: int = 80
+    avif_quality: int = 50
+    avif_effort: int = 2  # libvips heifsave effort 0-9: 2 is ~6x faster than 4, ~8 % bigger
 
     def size(self, text: str) -> SizeSpec | None:
         """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""

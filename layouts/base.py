@@ -4,8 +4,9 @@ Both layouts reduce to the same shape, which is what lets serving, uploads, preg
 delete and the event worker ignore which one they are in:
 
     original key = originals_prefix + rel          t1/full/1/3/a.jpg
-    size key     = size.prefix + rel               t1/300x/1/3/a.jpg
+    size key     = size.prefix + rel [+ suffix]    t1/300x/1/3/a.jpg
                                                    media/catalog/product/cache/<hash>/a/b/x.jpg
+                                                   t1/300x/1/3/a.jpg.webp (a format variant)
 
 A layout only adds how a request target maps onto (rel, size): `parse`.
 """
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from config import SiteSettings
 from layouts.segments import valid_rel
-from resize import RenderParams, is_image_name
+from resize import ImageFormat, RenderParams, is_image_name
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,12 @@ class Size:
     prefix: str
     params: RenderParams
     placeholder: str | None = None
+    # ".webp" / ".avif" for a format variant: its key is the size key plus the format's
+    # extension (SPEC §10, the convention of nginx `try_files $uri$suffix`).
+    suffix: str = ""
 
     def key(self, rel: str) -> str:
-        return self.prefix + rel
+        return self.prefix + rel + self.suffix
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class SiteLayout(ABC):
     # given); one without is routed by its name as the first path segment.
     url_prefix: str | None = None
     hosts: frozenset[str] = frozenset()
+    # Directories right below originals_prefix that never hold originals (Magento 2's
+    # cache/ holds every size): listings skip them instead of walking millions of keys.
+    not_originals: tuple[str, ...] = ()
 
     @abstractmethod
     def parse(self, path: str, query: Mapping[str, str]) -> ImageRequest:
@@ -107,6 +114,44 @@ class SiteLayout(ABC):
 
     def request(self, rel: str, size: Size | None = None) -> ImageRequest:
         return ImageRequest(self, rel, size)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The variant formats this site negotiates, most preferred first."""
+        return self.site.formats
+
+    def variant(self, size: Size, fmt: str) -> Size:
+        """`size` written as `fmt` ("webp", "avif"), at the site's quality for that format."""
+        found = self._variants.get((size.name, fmt))
+        if found is None:
+            found = self._variants[(size.name, fmt)] = self._make_variant(size, fmt)
+        return found
+
+    def _make_variant(self, size: Size, fmt: str) -> Size:
+        site = self.site
+        quality = site.avif_quality if fmt == "avif" else site.webp_quality
+        params = replace(
+            size.params, output=ImageFormat(fmt), quality=quality, effort=site.avif_effort
+        )
+        return Size(f"{size.name}.{fmt}", size.prefix, params, size.placeholder, f".{fmt}")
+
+    def with_variants(self, sizes: tuple[Size, ...]) -> tuple[Size, ...]:
+        """Each size followed by its variants in the site's formats."""
+        return tuple(
+            out for size in sizes for out in (size, *(self.variant(size, f) for f in self.formats))
+        )
+
+    def sized_request(self, rel: str, size: Size) -> ImageRequest:
+        """A request for `size` of `rel`, where a rel ending in a variant's extension
+        (`a.jpg.webp`) names that variant of the image `a.jpg` when the site has the format."""
+        stem, dot, ext = rel.rpartition(".")
+        if dot and ext in self.formats and not size.suffix and is_image_name(stem):
+            return self.request(stem, self.variant(size, ext))
+        return self.request(rel, size)
+
+    @cached_property
+    def _variants(self) -> dict[tuple[str, str], Size]:
+        return {}
 
     @cached_property
     def _by_name(self) -> dict[str, Size]:

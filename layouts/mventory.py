@@ -53,12 +53,13 @@ class MventoryLayout(SiteLayout):
     def __init__(self, site: SiteSettings) -> None:
         self.site = site
         self.originals_prefix = f"{site.name}/{FULL}/"
-        self.sizes = tuple(
+        base = tuple(
             Size(
                 spec.text, f"{site.name}/{spec.text}/", render_params(site, spec), site.placeholder
             )
             for spec in site.sizes
         )
+        self.sizes = self.with_variants(base)
 
     def parse(self, path: str, query: Mapping[str, str]) -> ImageRequest:
         _, dim, rel = split_path(path)
@@ -68,6 +69,6 @@ class MventoryLayout(SiteLayout):
         if dim == FULL:
             return self.request(rel)
         size = self.size_named(dim)
-        if size is None:
+        if size is None or size.suffix:
             raise UnknownImage("unknown size")
-        return self.request(rel, size)
+        return self.sized_request(rel, size)

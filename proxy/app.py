@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -11,7 +13,7 @@ from aiohttp import web
 from config import Settings
 from proxy import health, reads, writes
 from proxy.accesslog import AccessLogger
-from proxy.middleware import problems
+from proxy.middleware import ERROR_LOG, ServerErrorLog, problems
 from proxy.services import SERVICES, Services
 from resize import configure_libvips
 from storage import Storage, open_storage
@@ -20,13 +22,20 @@ log = logging.getLogger("mediaproxy")
 DRAIN_SECONDS = 30.0
 
 
-def create_app(settings: Settings, storage: Storage | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    storage: Storage | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
     """Build the app; `storage` injects an open backend (tests), else it is opened from config.
 
-    An injected storage stays the caller's to close.
+    An injected storage stays the caller's to close. `clock` drives the memory cache's
+    expiry and the error log's rate limit (tests pass a fake one).
     """
     app = web.Application(middlewares=[problems], client_max_size=settings.resize.max_source_bytes)
-    app.cleanup_ctx.append(_lifetime(settings, storage))
+    app[ERROR_LOG] = ServerErrorLog(clock=clock)
+    app.cleanup_ctx.append(_lifetime(settings, storage, clock))
     app.router.add_get("/", health.index)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
@@ -47,16 +56,29 @@ def run_server(settings: Settings, host: str, port: int) -> None:
         access_log_class=AccessLogger,
         access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
         print=None,
+        **connection_options(settings),
     )
 
 
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """How the server treats connections, for run_app and web.AppRunner alike.
+
+    aiohttp closes a connection that has no complete request `keepalive_timeout` seconds
+    after it opened or after its last response, so this one setting bounds both idle
+    keep-alive connections and clients sending their headers slowly (slowloris). A client
+    that disconnects cancels its handler, so a render nobody waits for any more is dropped
+    (writes run to their end regardless: proxy.writes).
+    """
+    return {"keepalive_timeout": settings.server.keepalive_timeout, "handler_cancellation": True}
+
+
 def _lifetime(
-    settings: Settings, injected: Storage | None
+    settings: Settings, injected: Storage | None, clock: Callable[[], float]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         configure_libvips()
         storage = injected or await open_storage(settings.storage)
-        services = Services.build(settings, storage)
+        services = Services.build(settings, storage, clock)
         app[SERVICES] = services
         try:
             yield

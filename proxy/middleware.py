@@ -1,9 +1,16 @@
-"""One place where failures become short responses: no traceback ever reaches a client."""
+"""One place where failures become short responses: no traceback ever reaches a client.
+
+Every 5xx is logged with the request's method and path and its cause (the backend's own
+error for a storage failure), at most one line per kind of cause every few seconds, with
+a count of the ones left out, so an outage is visible without flooding the log.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -20,6 +27,45 @@ PUBLIC_ERRORS = (HTTPProblem, LayoutError, ImageError, StorageError, RenderingEr
 
 log = logging.getLogger("mediaproxy")
 OWN_ENDPOINTS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
+LOG_EVERY_SECONDS = 10.0
+
+
+class ServerErrorLog:
+    """5xx causes, one line per kind every `interval` seconds (see the module docstring)."""
+
+    MAX_KINDS = 256
+
+    def __init__(
+        self, interval: float = LOG_EVERY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval, self._clock = interval, clock
+        self._kinds: dict[tuple[int, str], tuple[float, int]] = {}
+
+    def record(self, request: web.Request, status: int, error: BaseException) -> None:
+        cause = error.__cause__ or error
+        kind = (status, type(cause).__name__)
+        now = self._clock()
+        last, left_out = self._kinds.get(kind, (float("-inf"), 0))
+        if now - last < self._interval:
+            self._kinds[kind] = (last, left_out + 1)
+            return
+        if len(self._kinds) >= self.MAX_KINDS and kind not in self._kinds:
+            self._kinds.clear()
+        self._kinds[kind] = (now, 0)
+        more = f" (and {left_out} more like it since)" if left_out else ""
+        log.error(
+            "%d for %s %s: %s: %s%s",
+            status,
+            request.method,
+            request.raw_path,
+            type(cause).__name__,
+            cause,
+            more,
+            exc_info=cause if status == 500 else None,
+        )
+
+
+ERROR_LOG = web.AppKey("error_log", ServerErrorLog)
 
 
 def error_response(request: web.Request, status: int, reason: str) -> web.Response:
@@ -45,14 +91,20 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             response.headers["WWW-Authenticate"] = 'Bearer realm="mediaproxy"'
         if isinstance(problem, Busy):
             services.metrics.busy.inc()
+        if isinstance(problem, RenderingError) and problem.status == 503:
             response.headers["Retry-After"] = "1"
-    except TimeoutError:
+        if problem.status >= 500:
+            request.app[ERROR_LOG].record(request, problem.status, problem)
+    except TimeoutError as timeout:
         response = error_response(request, StorageTimeout.status, "timed out")
+        request.app[ERROR_LOG].record(request, response.status, timeout)
     except web.HTTPException as http_error:
         response = error_response(request, http_error.status, http_error.reason)
-    except Exception:
-        log.exception("unexpected error serving %s %s", request.method, request.raw_path)
+    except ConnectionError:
+        raise  # the client is gone: there is nobody to answer
+    except Exception as error:
         response = error_response(request, 500, "internal error")
+        request.app[ERROR_LOG].record(request, 500, error)
     if request.path not in OWN_ENDPOINTS:  # scrapes and probes would drown the real traffic
         services.metrics.count_request(request.method, response.status)
     return response

@@ -1,25 +1,31 @@
 """GET/HEAD of images: memory → storage → render on a miss → placeholder (SPEC §4).
 
 The request timeout bounds the work (storage lookups, renders); a large object's body is
-streamed after it, so a slow client is not cut off by it (the server's own read/write
-timeouts deal with clients that stall).
+streamed after it, so a slow client is not cut off by it. A client that stops reading is:
+each chunk must go out within `server.send_timeout`, or the connection is dropped.
+
+Every read that may fill the memory cache takes a ticket first (proxy.cache), so bytes
+read before an upload or delete purged the key are never cached after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 
 from aiohttp import web
 
 from layouts import ImageRequest
 from proxy import responses
+from proxy.cache import Ticket
 from proxy.errors import NotFound
 from proxy.services import SERVICES, Services
 from rendering import OriginalMissing
-from storage import Body, GetStatus, ObjectMeta
+from storage import Body, GetStatus, ObjectMeta, StorageError
 
 STREAM_CHUNK = 256 * 1024
+log = logging.getLogger("mediaproxy")
 
 
 class _Stream:
@@ -44,18 +50,18 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
             services.metrics.memory_hits.inc()
             return responses.from_cached(request, cached, "memory")
     async with asyncio.timeout(services.settings.server.request_timeout):
-        found = await _from_storage(request, services, image)
+        found = await _from_storage(request, services, image, services.cache.ticket())
         if found is None:
             if image.size is None:
                 raise NotFound("no such image")
             return await _render_miss(request, services, image)
     if isinstance(found, _Stream):
-        return await _stream(request, found)
+        return await _stream(request, found, services.settings.server.send_timeout)
     return found
 
 
 async def _from_storage(
-    request: web.Request, services: Services, image: ImageRequest
+    request: web.Request, services: Services, image: ImageRequest, ticket: Ticket
 ) -> web.StreamResponse | _Stream | None:
     if request.method == "HEAD":
         meta = await services.storage.head(image.key)
@@ -70,12 +76,14 @@ async def _from_storage(
     found = await services.storage.get(
         image.key, if_none_match=request.headers.get("If-None-Match")
     )
-    if found.status is GetStatus.NOT_FOUND:
+    if found.status is GetStatus.NOT_MODIFIED:
+        revalidated = await _not_modified(request, services, image)
+        if revalidated is not None:
+            return revalidated
+        found = await services.storage.get(image.key)  # it changed after the 304
+    if found.status is GetStatus.NOT_FOUND or found.meta is None or found.body is None:
         return None
     services.metrics.storage_hits.inc()
-    if found.status is GetStatus.NOT_MODIFIED or found.meta is None or found.body is None:
-        etag = request.headers.get("If-None-Match", "")
-        return web.Response(status=304, headers={"ETag": etag, "X-Mediaproxy": "storage"})
     meta = _with_default_cache_control(found.meta, services)
     headers = responses.meta_headers(meta, "storage")
     if responses.not_modified(request, meta.etag, meta.last_modified):
@@ -83,9 +91,22 @@ async def _from_storage(
         return responses.not_modified_response(headers)
     if meta.size <= services.settings.cache.max_item_bytes:
         item = responses.cached_from_meta(meta, await found.body.read())
-        services.cache.put(image.key, item)
+        services.cache.put(image.key, item, ticket)
         return responses.from_cached(request, item, "storage")
     return _Stream(found.body, headers, meta.size)
+
+
+async def _not_modified(
+    request: web.Request, services: Services, image: ImageRequest
+) -> web.Response | None:
+    """The 304 with the stored ETag, Cache-Control and Last-Modified (S3 answers a
+    conditional GET with the ETag alone), or None if the object changed since."""
+    meta = await services.storage.head(image.key)
+    if meta is None or not responses.not_modified(request, meta.etag, meta.last_modified):
+        return None
+    services.metrics.storage_hits.inc()
+    meta = _with_default_cache_control(meta, services)
+    return responses.not_modified_response(responses.meta_headers(meta, "storage"))
 
 
 def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectMeta:
@@ -95,16 +116,25 @@ def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectM
     return replace(meta, cache_control=services.settings.cache.cache_control)
 
 
-async def _stream(request: web.Request, stream: _Stream) -> web.StreamResponse:
+async def _stream(request: web.Request, stream: _Stream, send_timeout: float) -> web.StreamResponse:
+    """Send a large body. Once the headers are out no error response is possible, so a
+    client that takes over `send_timeout` to accept a chunk, a client gone, or storage
+    failing mid-body all end the same way: the connection is dropped."""
     response = web.StreamResponse(headers=stream.headers)
     response.content_length = stream.size
     try:
         await response.prepare(request)
         async for chunk in stream.body.iter_chunks(STREAM_CHUNK):
-            await response.write(chunk)
+            async with asyncio.timeout(send_timeout):
+                await response.write(chunk)
+        await response.write_eof()
+    except (TimeoutError, ConnectionError, StorageError) as error:
+        if isinstance(error, StorageError):
+            log.warning("storage failed while streaming %s", request.raw_path, exc_info=True)
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         await stream.body.close()
-    await response.write_eof()
     return response
 
 
@@ -134,10 +164,11 @@ async def _placeholder(
     placeholder = image.sibling(image.size.placeholder)
     item = services.cache.get(placeholder.key)
     if item is None:
+        ticket = services.cache.ticket()
         found = await services.storage.get(placeholder.key)
         if found.status is GetStatus.OK and found.meta is not None and found.body is not None:
             item = responses.cached_from_meta(found.meta, await found.body.read())
-            services.cache.put(placeholder.key, item)
+            services.cache.put(placeholder.key, item, ticket)
         elif render:
             try:
                 item = await services.renderer.render(placeholder)

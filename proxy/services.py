@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from config import Settings
 from layouts import ImageRequest, Router
-from proxy.cache import CachedObject, MemoryCache
+from proxy.cache import CachedObject, MemoryCache, Ticket
+from proxy.locks import OriginalLocks
 from proxy.responses import etag_of, now
 from proxy.tasks import BackgroundTasks
-from rendering import Renderer, ResizePool, limits_of
+from rendering import Origin, Renderer, ResizePool, limits_of
 from resize import Limits, Rendered
 from storage import Storage
 from telemetry import InstrumentedStorage, Metrics
@@ -30,32 +33,44 @@ class Services:
     pool: ResizePool
     cache: MemoryCache
     limits: Limits
-    renderer: Renderer[CachedObject] = field(init=False)
+    renderer: Renderer[CachedObject, Ticket] = field(init=False)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     upload_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    originals: OriginalLocks = field(default_factory=OriginalLocks)
 
     def __post_init__(self) -> None:
-        self.renderer = Renderer(self.storage, self.pool, self.limits, self.metrics, self.publish)
+        self.renderer = Renderer(
+            self.storage, self.pool, self.limits, self.metrics, self.publish, self.cache.ticket
+        )
 
     @classmethod
-    def build(cls, settings: Settings, storage: Storage) -> Services:
+    def build(
+        cls, settings: Settings, storage: Storage, clock: Callable[[], float] = time.monotonic
+    ) -> Services:
+        """`clock` drives memory-cache expiry (tests pass a fake one)."""
         metrics = Metrics()
+        cache = settings.cache
         return cls(
             settings=settings,
             router=Router.from_settings(settings),
             storage=InstrumentedStorage(storage, metrics),
             metrics=metrics,
-            pool=ResizePool(settings.resize.worker_count, settings.resize.queue),
-            cache=MemoryCache(settings.cache.memory_bytes, settings.cache.max_item_bytes),
+            pool=ResizePool(
+                settings.resize.worker_count, settings.resize.queue, settings.resize.decode_memory
+            ),
+            cache=MemoryCache(cache.memory_bytes, cache.max_item_bytes, cache.memory_ttl, clock),
             limits=limits_of(settings),
             upload_slots=asyncio.Semaphore(settings.server.max_upload_workers),
         )
 
-    def publish(self, request: ImageRequest, rendered: Rendered) -> CachedObject:
+    def publish(
+        self, request: ImageRequest, rendered: Rendered, origin: Origin[Ticket]
+    ) -> CachedObject:
         """Keep a fresh rendering in memory and store it back in the background.
 
         Until the store lands, the memory copy answers repeats, so the visitor never
         waits for the PUT; a failed store is logged and counted, the image still served.
+        The memory copy is dated from when its original was read (see proxy.cache).
         """
         item = CachedObject(
             body=rendered.data,
@@ -64,15 +79,31 @@ class Services:
             last_modified=now(),
             cache_control=self.settings.cache.cache_control,
         )
-        self.cache.put(request.key, item)
-        self.tasks.spawn(self._store(request.key, item), name=f"store {request.key}")
+        if origin.current:  # else the original changed meanwhile: answer, keep nothing
+            self.cache.put(request.key, item, origin.stamp)
+            store = self._store(request.key, item, origin)
+            self.tasks.spawn(store, name=f"store {request.key}", keys=[request.key])
         return item
 
-    async def _store(self, key: str, item: CachedObject) -> None:
+    async def _store(self, key: str, item: CachedObject, origin: Origin[Ticket]) -> None:
+        """Store a rendering, then make sure its original is still the one it came from.
+
+        In this process, a write of the original invalidates renders under way and waits
+        for stores like this one before writing sizes itself. Another replica cannot: if it
+        replaced or deleted the original after we read it, our store may have landed after
+        its writes. Reading the original's ETag *after* our store lands closes that race:
+        if it changed, the size is deleted again and the next request renders it anew.
+        """
         try:
             await self.storage.put(
                 key, item.body, content_type=item.content_type, cache_control=item.cache_control
             )
+            current = await self.storage.head(origin.key)
+            if current is not None and current.etag == origin.etag:
+                return
+            self.metrics.stale_stores.inc()
+            self.cache.purge([key])
+            await self.storage.delete([key])
         except Exception:
             self.metrics.store_errors.inc()
             log.warning("could not store %s; it was still served", key, exc_info=True)

@@ -1,9 +1,10 @@
 """The write API: PUT an original (and get every size), DELETE an original and its sizes.
 
-A synchronous upload renders every size in memory first and only then writes anything,
-so a corrupt or unsupported body leaves the bucket untouched. Renders for uploads run in
-the shared pool at a lower priority than reads and at most `server.max_upload_workers`
-at a time, so a burst of uploads cannot starve visitors.
+A synchronous upload probes and renders every size in the pool first and only then
+writes anything, so a corrupt or unsupported body leaves the bucket untouched. Renders for
+uploads run in the shared pool at a lower priority than reads and at most
+`server.max_upload_workers` at a time, so a burst of uploads cannot starve visitors. The
+writes themselves, which must leave no old size behind, are proxy.replacing's.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from aiohttp import web
 from layouts import ImageRequest
 from proxy.auth import authorize
 from proxy.errors import BadRequest, NotFound, PayloadTooLarge
+from proxy.replacing import remove_original, replace_original, run_to_the_end, store_sizes
 from proxy.services import SERVICES, Services
-from rendering import Priority
-from resize import Rendered, is_image_name, probe, render_many
+from rendering import Priority, decode_cost
+from resize import Rendered, SourceInfo, is_image_name, probe, render_many
 
 log = logging.getLogger("mediaproxy.upload")
 SIZE_MODES = {"sync", "background", "none"}
@@ -38,37 +40,31 @@ async def _put(request: web.Request, services: Services) -> web.Response:
         raise BadRequest("sizes must be one of sync, background, none")
     body = await _read_body(request, services.settings.resize.max_source_bytes)
     if not is_image_name(image.rel):
-        await _store(services, image, body, _content_type(request, image))
+        content_type = _content_type(request, image)
+        await run_to_the_end(services, image, replace_original(services, image, body, content_type))
         return web.json_response({"original": image.key, "sizes": {}, "errors": {}}, status=201)
-    info = probe(body, services.limits)
-    if mode == "sync":
-        rendered = await _render(services, image, body)
-        await _store(services, image, body, info.format.content_type)
-        errors = await _store_sizes(services, image, rendered)
-        return _result(image, errors, 201)
-    await _store(services, image, body, info.format.content_type)
-    if mode == "background":
-        services.tasks.spawn(_background(services, image, body), name=f"sizes {image.key}")
+    info, rendered = await _prepare(services, image, body, render=mode == "sync")
+    later = mode == "background"
+    write = replace_original(
+        services, image, body, info.format.content_type, rendered, keep_claim=later
+    )
+    errors, token = await run_to_the_end(services, image, write)
+    if later:
+        job = _background(services, image, body, token)
+        services.tasks.spawn(job, name=f"sizes {image.key}")
         return _result(image, {}, 202)
-    return web.json_response({"original": image.key, "sizes": {}, "errors": {}}, status=201)
+    if mode == "none":
+        return web.json_response({"original": image.key, "sizes": {}, "errors": {}}, status=201)
+    return _result(image, errors, 201)
 
 
 async def handle_delete(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     async with asyncio.timeout(services.settings.server.request_timeout):
-        return await _delete(request, services)
-
-
-async def _delete(request: web.Request, services: Services) -> web.Response:
-    image = _writable(request, services)
-    keys = [image.key, *image.layout.size_keys(image.rel).values()]
-    found = await asyncio.gather(*(services.storage.head(key) for key in keys))
-    services.cache.purge(keys)
-    if not any(found):
-        raise NotFound("no such image")
-    await services.storage.delete(keys)
-    services.cache.purge(keys)
-    return web.Response(status=204)
+        image = _writable(request, services)
+        if not await run_to_the_end(services, image, remove_original(services, image)):
+            raise NotFound("no such image")
+        return web.Response(status=204)
 
 
 def _writable(request: web.Request, services: Services) -> ImageRequest:
@@ -99,59 +95,46 @@ def _content_type(request: web.Request, image: ImageRequest) -> str:
     return mimetypes.guess_type(image.rel)[0] or "application/octet-stream"
 
 
-async def _render(
-    services: Services, image: ImageRequest, body: bytes, priority: Priority = Priority.UPLOAD
-) -> dict[str, Rendered]:
+async def _prepare(
+    services: Services,
+    image: ImageRequest,
+    body: bytes,
+    *,
+    render: bool,
+    priority: Priority = Priority.UPLOAD,
+) -> tuple[SourceInfo, dict[str, Rendered] | None]:
+    """Probe the body (and render every size) in the pool: never on the event loop."""
     sizes, limits = image.layout.sizes, services.limits
     params = [size.params for size in sizes]
+
+    def work() -> tuple[SourceInfo, list[Rendered]]:
+        info = probe(body, limits)
+        return info, render_many(body, params, limits) if render else []
+
+    cost = decode_cost(body) if render else 0
     async with services.upload_slots:
-        rendered = await services.pool.run(lambda: render_many(body, params, limits), priority)
-    return {size.key(image.rel): out for size, out in zip(sizes, rendered, strict=True)}
+        info, outputs = await services.pool.run(work, priority, cost)
+    if not render:
+        return info, None
+    return info, {size.key(image.rel): out for size, out in zip(sizes, outputs, strict=True)}
 
 
-async def _store(services: Services, image: ImageRequest, body: bytes, content_type: str) -> None:
-    services.cache.purge([image.key])
-    await services.storage.put(
-        image.key,
-        body,
-        content_type=content_type,
-        cache_control=services.settings.cache.cache_control,
-    )
-
-
-async def _store_sizes(
-    services: Services, image: ImageRequest, rendered: dict[str, Rendered]
-) -> dict[str, str]:
-    """Write every size (by key); return the reason per size name that was not stored."""
-    names = {key: name for name, key in image.layout.size_keys(image.rel).items()}
-
-    async def store(key: str, out: Rendered) -> str | None:
-        services.cache.purge([key])
-        try:
-            await services.storage.put(
-                key,
-                out.data,
-                content_type=out.content_type,
-                cache_control=services.settings.cache.cache_control,
-            )
-        except Exception as error:
-            services.metrics.store_errors.inc()
-            log.warning("upload: could not store %s", key, exc_info=True)
-            return getattr(error, "reason", "store failed")
-        services.cache.purge([key])
-        return None
-
-    outcomes = await asyncio.gather(*(store(key, out) for key, out in rendered.items()))
-    return {names[key]: reason for key, reason in zip(rendered, outcomes, strict=True) if reason}
-
-
-async def _background(services: Services, image: ImageRequest, body: bytes) -> None:
+async def _background(services: Services, image: ImageRequest, body: bytes, token: object) -> None:
+    """Render and store the sizes of an upload answered 202. Its old sizes are deleted
+    already (requests meanwhile render from the new original); a later write of the same
+    original takes the claim (`token`) away, and this one then stores nothing."""
     try:
-        rendered = await _render(services, image, body, Priority.BACKGROUND)
+        _, rendered = await _prepare(
+            services, image, body, render=True, priority=Priority.BACKGROUND
+        )
+        assert rendered is not None
+        async with services.originals.hold(image.original):
+            if services.originals.owns(image.original, token):
+                await store_sizes(services, image, rendered)
     except Exception:
         log.warning("upload: sizes of %s could not be rendered", image.key, exc_info=True)
-        return
-    await _store_sizes(services, image, rendered)
+    finally:
+        services.originals.release(image.original, token)
 
 
 def _result(image: ImageRequest, errors: dict[str, str], status: int) -> web.Response:

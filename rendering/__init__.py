@@ -3,11 +3,15 @@ pool (threads, priorities, 503 back-pressure), the single-flight renderer, mallo
 
     pool.py     ResizePool, Priority: libvips work off the event loop, bounded
     flight.py   Renderer: one download and one decode for concurrent requests of an original
+    batch.py    what concurrent requests share: batches, downloads, a result's Origin
+    budget.py   admitting decodes by memory (progressive JPEGs hold every coefficient)
     malloc.py   keeping RSS close to what is used (glibc)
     errors.py   OriginalMissing (404), Busy (503)
 """
 
 from config import Settings
+from rendering.batch import Origin
+from rendering.budget import decode_cost
 from rendering.errors import Busy, OriginalMissing, RenderingError
 from rendering.flight import Renderer
 from rendering.malloc import configure_malloc, release_free_heap
@@ -23,6 +27,7 @@ def limits_of(settings: Settings) -> Limits:
 
 __all__ = [
     "Busy",
+    "Origin",
     "OriginalMissing",
     "Priority",
     "Renderer",
@@ -30,6 +35,7 @@ __all__ = [
     "Reservation",
     "ResizePool",
     "configure_malloc",
+    "decode_cost",
     "limits_of",
     "release_free_heap",
 ]

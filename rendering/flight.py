@@ -8,21 +8,28 @@ future until the result is published (in memory, with its store under way), even
 the batch stopped taking members. A batch stops taking members the moment a thread
 starts it; requests for other sizes then open the next batch, which reuses the download.
 
-Every future of a batch is resolved on every path (rendered, failed, publish raising,
-cancelled), so no key can be left pending for later requests to wait on.
+Three rules keep that sharing safe:
+
+- Every future of a batch is resolved on every path (rendered, failed, publish raising,
+  cancelled), so no key can be left pending for later requests to wait on.
+- `invalidate(original)` (an upload or delete replaced it) marks the download in use
+  stale. A batch publishes only if its download was never marked, checked on the event
+  loop right before publishing; otherwise it downloads again and renders again. If the
+  original changes during every one of a few attempts, the last result still answers
+  its waiters, flagged (`Origin.current`) so that it is neither cached nor stored.
+- A batch whose every waiter has gone before a thread took it is dropped, not rendered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from layouts import ImageRequest
+from rendering.batch import Batch, Download, Origin, Source, retrieve
+from rendering.budget import decode_cost
 from rendering.errors import OriginalMissing
 from rendering.pool import Priority, Reservation, ResizePool
 from resize import Limits, Rendered, SourceTooLarge, render_many
@@ -30,43 +37,15 @@ from storage import GetStatus, Storage
 from telemetry import Metrics
 
 T = TypeVar("T")
-Publish = Callable[[ImageRequest, Rendered], T]
+S = TypeVar("S")
+STALE_ATTEMPTS = 3  # downloads per batch while the original keeps changing under it
+Publish = Callable[[ImageRequest, Rendered, Origin[S]], T]
 
 
-@dataclass
-class _Batch(Generic[T]):
-    original: str
-    members: dict[str, ImageRequest] = field(default_factory=dict)
-    futures: dict[str, asyncio.Future[T]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    started: bool = False
-
-    def join(self, request: ImageRequest) -> asyncio.Future[T] | None:
-        """The future for `request` in this batch, or None once a thread has taken it."""
-        with self.lock:
-            if self.started:
-                return None
-            if request.key not in self.futures:
-                self.members[request.key] = request
-                self.futures[request.key] = asyncio.get_running_loop().create_future()
-            return self.futures[request.key]
-
-    def take(self) -> list[ImageRequest]:
-        with self.lock:
-            self.started = True
-            return list(self.members.values())
-
-    def settle(self, error: BaseException) -> None:
-        """Fail every future still pending (waiters that left never see it logged)."""
-        for future in self.futures.values():
-            if not future.done():
-                future.set_exception(error)
-                future.add_done_callback(_retrieve)
-
-
-class Renderer(Generic[T]):
+class Renderer(Generic[T, S]):
     """Renders sizes of originals in storage; `publish` turns each result into what the
-    waiters receive (and stores it), on the event loop."""
+    waiters receive (and stores it), on the event loop. `stamp` is called as each
+    download of an original starts and its value reaches `publish` in the `Origin`."""
 
     def __init__(
         self,
@@ -74,119 +53,195 @@ class Renderer(Generic[T]):
         pool: ResizePool,
         limits: Limits,
         metrics: Metrics,
-        publish: Publish[T],
+        publish: Publish[S, T],
+        stamp: Callable[[], S],
     ) -> None:
         self._storage, self._pool, self._limits = storage, pool, limits
-        self._metrics, self._publish = metrics, publish
-        self._open: dict[str, _Batch[T]] = {}
-        self._pending: dict[str, asyncio.Future[T]] = {}
+        self._metrics, self._publish, self._stamp = metrics, publish, stamp
+        self._open: dict[str, Batch[T]] = {}
+        self._pending: dict[str, Batch[T]] = {}
         self._running: set[asyncio.Task[None]] = set()
         # Sources held at once: one rendering and one downloaded next per thread. Batches
         # queued beyond that wait without holding their original's bytes (memory bound).
         self._in_memory = asyncio.Semaphore(2 * pool.workers)
-        self._downloads: dict[str, asyncio.Task[bytes]] = {}
-        self._download_users: Counter[str] = Counter()
+        self._downloads: dict[str, Download[S]] = {}
 
     async def render(self, request: ImageRequest) -> T:
         """The size `request` names, rendered and published; OriginalMissing without one."""
         assert request.size is not None, "only sizes are rendered"
-        pending = self._pending.get(request.key)
-        if pending is not None:  # the same key, already in a batch (even a started one)
-            self._metrics.coalesced.inc()
-            return await asyncio.shield(pending)
-        batch = self._open.get(request.original)
-        future = batch.join(request) if batch is not None else None
-        if future is not None:
+        batch = self._pending.get(request.key)
+        if batch is not None:  # the same key, already in a batch (even a started one)
             self._metrics.coalesced.inc()
         else:
-            reservation = self._pool.reserve()
-            batch = _Batch(request.original)
-            self._open[request.original] = batch
-            future = batch.join(request)
-            assert future is not None
-            task = asyncio.create_task(self._run(batch, reservation))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        key = request.key
-        self._pending[key] = future
-        future.add_done_callback(lambda _: self._pending.pop(key, None))
-        return await asyncio.shield(future)
-
-    async def _run(self, batch: _Batch[T], reservation: Reservation) -> None:
-        downloading = False
+            batch = self._join(request)
+        future = batch.futures[request.key]
+        batch.waiters += 1
         try:
-            async with self._in_memory:
-                downloading = True
-                source = await self._source(batch.original)
-                results = await self._pool.run(lambda: self._render(batch, source), Priority.READ)
-            for key, rendered in results.items():
-                request = batch.members[key]
-                try:
-                    item = self._publish(request, rendered)
-                except Exception as error:
-                    batch.futures[key].set_exception(error)
-                    batch.futures[key].add_done_callback(_retrieve)
-                else:
-                    batch.futures[key].set_result(item)
-        except asyncio.CancelledError:
-            for future in batch.futures.values():
-                future.cancel()
-            raise
-        except Exception as error:
-            batch.settle(error)
+            return await asyncio.shield(future)
         finally:
-            batch.settle(OriginalMissing("render abandoned"))  # a safety net: all set above
-            reservation.release()
-            if downloading:
-                self._release_source(batch.original)
-            if self._open.get(batch.original) is batch:
-                del self._open[batch.original]
+            batch.waiters -= 1
+            if batch.waiters == 0 and not future.done():
+                self._drop(batch)
 
-    async def _source(self, original: str) -> bytes:
-        """The original's bytes, downloaded once for every batch that needs them meanwhile.
+    def invalidate(self, original: str) -> None:
+        """`original` was replaced or deleted: nothing read before now may be published.
 
-        A product page asking for four sizes can split into two batches (the first one
-        started before the last request arrived); they still share one download.
+        Call it after the write to storage; renders under way download again.
         """
-        self._download_users[original] += 1
-        if original not in self._downloads:
-            self._downloads[original] = asyncio.create_task(self._download(original))
-        return await asyncio.shield(self._downloads[original])
-
-    def _release_source(self, original: str) -> None:
-        self._download_users[original] -= 1
-        if self._download_users[original] <= 0:
-            del self._download_users[original]
-            download = self._downloads.pop(original, None)
-            if download is not None and download.done() and not download.cancelled():
-                download.exception()  # retrieved: every user saw it already
-
-    async def _download(self, original: str) -> bytes:
-        found = await self._storage.get(original)
-        if found.status is not GetStatus.OK or found.body is None or found.meta is None:
-            raise OriginalMissing()
-        if found.meta.size > self._limits.max_bytes:
-            await found.body.close()
-            raise SourceTooLarge("source image is over the byte limit")
-        return await found.body.read()
-
-    def _render(self, batch: _Batch[T], source: bytes) -> dict[str, Rendered]:
-        """Runs in a pool thread."""
-        started = time.perf_counter()
-        members = batch.take()
-        params = [request.size.params for request in members if request.size is not None]
-        results = render_many(source, params, self._limits)
-        self._metrics.resize_seconds.observe(time.perf_counter() - started)
-        self._metrics.renders.inc()
-        self._metrics.rendered_sizes.inc(len(results))
-        return {request.key: out for request, out in zip(members, results, strict=True)}
+        download = self._downloads.pop(original, None)
+        if download is not None:
+            download.stale = True
 
     async def close(self) -> None:
         """Let renders already under way finish (their results are being stored)."""
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    def _join(self, request: ImageRequest) -> Batch[T]:
+        batch = self._open.get(request.original)
+        if batch is not None and batch.join(request) is not None:
+            self._metrics.coalesced.inc()
+        else:
+            reservation = self._pool.reserve()
+            batch = Batch(request.original)
+            self._open[request.original] = batch
+            batch.join(request)
+            batch.task = task = asyncio.create_task(self._run(batch))
+            self._running.add(task)
+            # A callback, not a `finally`: a task cancelled before it ever ran runs no code.
+            task.add_done_callback(lambda _: self._finished(batch, reservation, task))
+        key, joined = request.key, batch
+        self._pending[key] = batch
+        batch.futures[key].add_done_callback(lambda _: self._unpend(key, joined))
+        return batch
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+    def _unpend(self, key: str, batch: Batch[T]) -> None:
+        if self._pending.get(key) is batch:
+            del self._pending[key]
+
+    def _drop(self, batch: Batch[T]) -> None:
+        """Every waiter left before a thread took the batch: skip its work entirely."""
+        if not batch.drop():
+            return
+        self._metrics.dropped_renders.inc()
+        if self._open.get(batch.original) is batch:
+            del self._open[batch.original]
+        for key in batch.futures:
+            self._unpend(key, batch)
+        if batch.task is not None:
+            batch.task.cancel()
+
+    async def _run(self, batch: Batch[T]) -> None:
+        download: Download[S] | None = None
+        try:
+            async with self._in_memory:
+                for attempt in range(1, STALE_ATTEMPTS + 1):
+                    download = self._take_download(batch.original)
+                    done = await self._attempt(batch, download, last=attempt == STALE_ATTEMPTS)
+                    if not download.stale:
+                        break
+                    self._metrics.stale_renders.inc()
+                    if done is not None:  # the last attempt: answer, but keep nothing
+                        break
+                    self._release_download(batch.original, download)
+                    download = None
+            assert download is not None
+            assert done is not None
+            source, results = done
+            origin = Origin(batch.original, source.etag, download.stamp, not download.stale)
+            self._publish_all(batch, results, origin)
+        except Exception as error:
+            batch.settle(error)
+        finally:
+            if download is not None:
+                self._release_download(batch.original, download)
+
+    def _finished(
+        self, batch: Batch[T], reservation: Reservation, task: asyncio.Task[None]
+    ) -> None:
+        reservation.release()
+        self._running.discard(task)
+        if self._open.get(batch.original) is batch:
+            del self._open[batch.original]
+        if task.cancelled():
+            for future in batch.futures.values():
+                future.cancel()
+        batch.settle(OriginalMissing("render abandoned"))  # a safety net: all set already
+
+    async def _attempt(
+        self, batch: Batch[T], download: Download[S], *, last: bool
+    ) -> tuple[Source, dict[str, Rendered]] | None:
+        """Render from `download`; None if it went stale before now, unless `last`."""
+        assert download.task is not None
+        try:
+            source = await asyncio.shield(download.task)
+            if download.stale and not last:
+                return None
+            results = await self._pool.run(
+                lambda: self._render(batch, source.data), Priority.READ, source.cost
+            )
+        except Exception:
+            if download.stale and not last:  # what failed was the old original: try again
+                return None
+            raise
+        return None if download.stale and not last else (source, results)
+
+    def _publish_all(
+        self, batch: Batch[T], results: dict[str, Rendered], origin: Origin[S]
+    ) -> None:
+        for key, rendered in results.items():
+            future = batch.futures[key]
+            try:
+                item = self._publish(batch.members[key], rendered, origin)
+            except Exception as error:
+                future.set_exception(error)
+                future.add_done_callback(retrieve)
+            else:
+                future.set_result(item)
+
+    def _take_download(self, original: str) -> Download[S]:
+        """The current download of `original` (started if there is none), for one batch.
+
+        A product page asking for four sizes can split into two batches (the first one
+        started before the last request arrived); they still share one download.
+        """
+        download = self._downloads.get(original)
+        if download is None:
+            download = Download(self._stamp())
+            download.task = asyncio.create_task(self._download(original))
+            download.task.add_done_callback(retrieve)
+            self._downloads[original] = download
+        download.users += 1
+        return download
+
+    def _release_download(self, original: str, download: Download[S]) -> None:
+        download.users -= 1
+        if download.users > 0:
+            return
+        if self._downloads.get(original) is download:
+            del self._downloads[original]
+        if download.task is not None and not download.task.done():
+            download.task.cancel()  # nobody wants these bytes any more
+
+    async def _download(self, original: str) -> Source:
+        found = await self._storage.get(original)
+        if found.status is not GetStatus.OK or found.body is None or found.meta is None:
+            raise OriginalMissing()
+        if found.meta.size > self._limits.max_bytes:
+            await found.body.close()
+            raise SourceTooLarge("source image is over the byte limit")
+        data = await found.body.read()
+        return Source(data, found.meta.etag, decode_cost(data))
+
+    def _render(self, batch: Batch[T], source: bytes) -> dict[str, Rendered]:
+        """Runs in a pool thread."""
+        started = time.perf_counter()
+        members = batch.take()
+        if not members:
+            return {}
+        params = [request.size.params for request in members if request.size is not None]
+        results = render_many(source, params, self._limits)
+        self._metrics.resize_seconds.observe(time.perf_counter() - started)
+        self._metrics.renders.inc()
+        self._metrics.rendered_sizes.inc(len(results))
+        return {request.key: out for request, out in zip(members, results, strict=True)}

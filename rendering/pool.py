@@ -6,6 +6,10 @@ before uploads and background renders, and only reads count against `queue`, the
 that turns overload into an immediate 503 instead of a growing backlog (imgproxy's
 workers model). Uploads are limited separately by the caller (a semaphore) so they can
 occupy at most `max_upload_workers` threads and never starve reads.
+
+A job may also carry a memory cost (rendering.budget): it waits on the event loop, not in
+a thread, until `memory_budget` has room. A job whose caller has gone (cancelled) before
+a thread takes it is skipped, not run.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeVar
 
+from rendering.budget import MemoryBudget
 from rendering.errors import Busy
 from rendering.malloc import release_free_heap
 
@@ -44,10 +50,20 @@ class Reservation:
             self._pool = None
 
 
+@dataclass(eq=False)
+class _Job:
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    cost: int
+
+
 class ResizePool:
-    def __init__(self, workers: int, queue_length: int) -> None:
+    def __init__(self, workers: int, queue_length: int, memory_budget: int = 0) -> None:
+        """`memory_budget` bytes bound the summed cost of jobs running at once; 0: none."""
         self.workers = workers
         self.queue_length = queue_length
+        self.budget = MemoryBudget(memory_budget) if memory_budget > 0 else None
         self._reads = 0
         self._active = 0
         self._active_lock = threading.Lock()
@@ -72,10 +88,17 @@ class ResizePool:
         self._reads += 1
         return Reservation(self)
 
-    async def run(self, work: Callable[[], T], priority: Priority = Priority.READ) -> T:
+    async def run(
+        self, work: Callable[[], T], priority: Priority = Priority.READ, cost: int = 0
+    ) -> T:
+        """Run `work` in a thread; `cost` (bytes it will hold) waits for memory_budget."""
         loop = asyncio.get_running_loop()
+        cost = cost if self.budget is not None else 0
+        if cost > 0:
+            assert self.budget is not None
+            await self.budget.acquire(cost)
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((priority, next(self._order), (work, future, loop)))
+        self._jobs.put((priority, next(self._order), _Job(work, future, loop, cost)))
         return await future
 
     def close(self) -> None:
@@ -89,22 +112,29 @@ class ResizePool:
             _, _, job = self._jobs.get()
             if job is _STOP:
                 return
-            work, future, loop = job
+            if job.future.cancelled():  # its caller left while it queued: skip it
+                self._finish(job, None, None)
+                continue
             with self._active_lock:
                 self._active += 1
             result: Any = None
             error: BaseException | None = None
             try:
-                result = work()
+                result = job.work()
             except BaseException as failure:  # delivered to the awaiting coroutine
                 error = failure
             with self._active_lock:
                 self._active -= 1
                 idle = self._active == 0 and self._jobs.empty()
-            with contextlib.suppress(RuntimeError):  # the loop closed while we worked
-                loop.call_soon_threadsafe(_settle, future, result, error)
+            self._finish(job, result, error)
             if idle:
                 release_free_heap()
+
+    def _finish(self, job: _Job, result: Any, error: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while we worked
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            if job.cost and self.budget is not None:
+                job.loop.call_soon_threadsafe(self.budget.release, job.cost)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

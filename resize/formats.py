@@ -10,10 +10,13 @@ from enum import StrEnum
 
 
 class ImageFormat(StrEnum):
+    """The source formats, plus AVIF, which is only ever written (SPEC §10 variants)."""
+
     JPEG = "jpeg"
     PNG = "png"
     WEBP = "webp"
     GIF = "gif"
+    AVIF = "avif"
 
     @property
     def content_type(self) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .formats import ImageFormat
+
 
 @dataclass(frozen=True)
 class RenderParams:
@@ -27,6 +29,10 @@ class RenderParams:
     keep_transparency: bool = True
     background: tuple[int, int, int] = (255, 255, 255)
     quality: int = 85
+    # The format to write: None keeps the source's (SPEC §3); WEBP or AVIF make a variant
+    # (SPEC §10), with `quality` on that format's scale and `effort` for AVIF's encoder.
+    output: ImageFormat | None = None
+    effort: int = 4
 
     def __post_init__(self) -> None:
         for name, side in (("width", self.width), ("height", self.height)):
@@ -36,6 +42,8 @@ class RenderParams:
             raise ValueError(f"quality must be 1-100, got {self.quality}")
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise ValueError(f"background must be three 0-255 values, got {self.background}")
+        if not 0 <= self.effort <= 9:
+            raise ValueError(f"effort must be 0-9, got {self.effort}")
 
     @property
     def resizes(self) -> bool:
@@ -57,6 +65,8 @@ class RenderParams:
         if self.background != (255, 255, 255):
             parts.append("bg " + ",".join(map(str, self.background)))
         parts.append(f"q{self.quality}")
+        if self.output is not None:
+            parts.append(str(self.output))
         return " ".join(parts)
 
     def __str__(self) -> str:

@@ -92,6 +92,6 @@ def _render_group(
 
 def _render(image: pyvips.Image, header: Header, plan: _Plan, kind: Transparency) -> Rendered:
     out = derive(image, plan.size, header.orientation, plan.placement, backdrop(kind, plan.params))
-    fmt = header.info.format
-    data = encode(out, fmt, plan.params.quality)
+    fmt = plan.params.output or header.info.format
+    data = encode(out, fmt, plan.params.quality, plan.params.effort)
     return Rendered(data, fmt.content_type, out.width, out.height)

@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from aiobotocore.session import AioSession
+
 from config import StorageSettings
 
 from .base import (
@@ -54,10 +56,13 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-async def open_storage(settings: StorageSettings, *, max_connections: int = 0) -> Storage:
+async def open_storage(
+    settings: StorageSettings, *, max_connections: int = 0, session: AioSession | None = None
+) -> Storage:
     """Open the backend `settings.url` names (see the module docstring); ValueError, naming
     the problem, if it names none. `max_connections` raises the configured pool size (the
-    bulk tools run more lanes than a server). Close the result with `await .close()`."""
+    bulk tools run more lanes than a server); `session` shares an AioSession with other
+    clients (the event worker's SQS client). Close the result with `await .close()`."""
     url = settings.url
     if url.startswith("file:"):
         return await asyncio.to_thread(FileStorage, _file_root(url))
@@ -70,6 +75,7 @@ async def open_storage(settings: StorageSettings, *, max_connections: int = 0) -
             region=settings.region,
             max_connections=max(settings.max_connections, max_connections),
             timeout=settings.timeout,
+            session=session,
         )
     raise ValueError(f"storage url must start with 'file:' or 's3://', got {url!r}")
 

@@ -90,7 +90,9 @@ class S3Storage:
 
     async def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject:
         params = self._params(key)
-        if if_none_match:
+        # S3 ETags are ASCII, so a validator with other bytes can match none of them (and
+        # botocore cannot send it): the object is fetched whole and compared by the caller.
+        if if_none_match and if_none_match.isascii():
             params["IfNoneMatch"] = if_none_match
         async with _guard(self._timeout):
             try:

@@ -63,6 +63,21 @@ class Metrics:
         self.busy = Counter(
             "mediaproxy_busy_rejections", "Requests refused with 503: queue full", registry=r
         )
+        self.dropped_renders = Counter(
+            "mediaproxy_dropped_renders",
+            "Queued renders skipped because every request waiting for them had gone",
+            registry=r,
+        )
+        self.stale_renders = Counter(
+            "mediaproxy_stale_renders",
+            "Renders redone because their original was replaced or deleted meanwhile",
+            registry=r,
+        )
+        self.stale_stores = Counter(
+            "mediaproxy_stale_stores",
+            "Stored sizes deleted again because their original changed before they landed",
+            registry=r,
+        )
 
         # Label lookups cost microseconds each; the hot path uses these bound children.
         self.memory_hits = self.cache.labels("memory")

@@ -9,30 +9,35 @@ process sees every bucket, and a restarted server still has them.
     aio_session     session  AioSession to pass to S3Storage.open: cheap clients
     s3_raw          session  RawS3: straight-to-bucket access that bypasses storage/
     s3_bucket       test     name of a fresh, empty bucket on that server
+    open_s3         test     async (endpoint=..., timeout=..., ...) -> S3Storage on s3_bucket,
+                             prefix `media/`; after the test, fails it if a connection is
+                             still held (a body neither read nor closed), then closes it
     storage         test     a Storage, parametrised over ["file", "s3"]
     flaky_moto      test     MotoServer a test may stop() and start() again (outages)
-    make_client     test     async (extra TOML, site=..., **MEDIAPROXY_ env) -> test client
-                             of the app on `storage`, site t1 (tests/serving.py)
+    make_client     test     async (extra TOML, site=..., storage=..., settings=...,
+                             **MEDIAPROXY_ env) -> test client of the app on `storage` (or the
+                             double given), site t1 (tests/serving.py) unless `settings` are
+                             given; closed, its stores drained, before `storage` is
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.session
 import pytest
 from aiobotocore.session import AioSession, get_session
 from moto.server import ThreadedMotoServer
 
+from config import Settings
 from proxy.app import create_app
 from storage import FileStorage, S3Storage, Storage
-from tests.serving import Client, MakeClient, make_settings
+from tests.serving import Client, MakeClient, free_port, make_settings
 
 REGION = "us-east-1"
 
@@ -51,9 +56,7 @@ class MotoServer:
 
     def start(self) -> None:
         if self.port:  # ThreadedMotoServer waits forever if its bind fails: fail here instead
-            with socket.socket() as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(("127.0.0.1", self.port))
+            free_port(self.port)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
         self.port = server.get_host_and_port()[1]
@@ -152,37 +155,105 @@ def flaky_moto(_aws_env: None) -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture(params=["file", "s3"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    """Each backend in turn: files under tmp_path, or S3 on moto under the prefix `media/`.
-
-    The S3 one has a pool of 4 connections (a leaked body shows up fast) and lists 10 keys
-    a page, so every listing test also crosses page boundaries.
-    """
-    backend: Storage
-    if request.param == "file":
-        backend = FileStorage(tmp_path / "media")
-    else:
-        backend = await S3Storage.open(
-            request.getfixturevalue("s3_bucket"),
-            "media/",
-            endpoint_url=request.getfixturevalue("moto_endpoint"),
-            region=REGION,
-            max_connections=4,
-            timeout=5.0,
-            page_size=10,
-            session=request.getfixturevalue("aio_session"),
-        )
-    yield backend
-    await backend.close()
+class OpenS3(Protocol):
+    async def __call__(
+        self,
+        *,
+        endpoint: str | None = None,
+        prefix: str = "media/",
+        max_connections: int = 4,
+        timeout: float = 5.0,  # noqa: ASYNC109 - S3Storage's bound on each call
+    ) -> S3Storage: ...
 
 
 @pytest.fixture
-def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
-) -> MakeClient:
-    async def make(extra: str = "", *, site: str = "", **env: str) -> Client:
-        settings = make_settings(tmp_path, extra, site=site, **env)
-        return await aiohttp_client(create_app(settings, storage=storage))
+async def open_s3(request: pytest.FixtureRequest) -> AsyncIterator[OpenS3]:
+    """Opens S3Storage on this test's bucket (`s3_bucket`, on the shared moto unless
+    `endpoint` says otherwise); after the test, checks that no connection is still held
+    (see `held_connections`) and closes every one.
 
-    return make
+    A pool of 4 connections by default, so a leaked body shows up fast, and listings of
+    10 keys a page, so every listing test also crosses page boundaries. moto and the
+    bucket are asked for on the first call only: a file-only test never starts moto.
+    """
+    opened: list[S3Storage] = []
+
+    async def open_(
+        *,
+        endpoint: str | None = None,
+        prefix: str = "media/",
+        max_connections: int = 4,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> S3Storage:
+        s3 = await S3Storage.open(
+            request.getfixturevalue("s3_bucket"),
+            prefix,
+            endpoint_url=endpoint or request.getfixturevalue("moto_endpoint"),
+            region=REGION,
+            max_connections=max_connections,
+            timeout=timeout,
+            page_size=10,
+            session=request.getfixturevalue("aio_session"),
+        )
+        opened.append(s3)
+        return s3
+
+    yield open_
+    held = {s3.describe: held_connections(s3) for s3 in opened}
+    for s3 in opened:
+        await s3.close()
+    leaked = {name: count for name, count in held.items() if count}
+    assert not leaked, (
+        f"S3 connections still in use after the test: {leaked}: a body neither read nor"
+        " closed, or an app still running on this storage (close it first: make_client does)"
+    )
+
+
+def held_connections(s3: S3Storage) -> int:
+    """Connections of `s3`'s pool handed out and not given back: a GetObject body neither
+    read to the end nor closed holds one until the client closes, silently (aiohttp warns
+    only in asyncio debug mode, and only if the response is collected first). A peek at
+    aiobotocore's aiohttp session: should its insides change, this fails loudly."""
+    sessions = s3._client._endpoint.http_session._sessions or {}
+    return sum(len(session.connector._acquired) for session in sessions.values())
+
+
+@pytest.fixture(params=["file", "s3"])
+async def storage(
+    request: pytest.FixtureRequest, tmp_path: Path, open_s3: OpenS3
+) -> AsyncIterator[Storage]:
+    """Each backend in turn: files under tmp_path, or S3 on moto under the prefix `media/`
+    (from `open_s3`, which closes it, after any app of `make_client`)."""
+    if request.param == "s3":
+        yield await open_s3()
+        return
+    files = FileStorage(tmp_path / "media")
+    yield files
+    await files.close()
+
+
+@pytest.fixture
+async def make_client(
+    aiohttp_client: Callable[..., Awaitable[Client]], storage: Storage, tmp_path: Path
+) -> AsyncIterator[MakeClient]:
+    """Clients are closed here, before `storage`: closing an app drains its background
+    stores, which must not meet a storage closed under them."""
+    clients: list[Client] = []
+    shared = storage
+
+    async def make(
+        extra: str = "",
+        *,
+        site: str = "",
+        storage: Storage | None = None,
+        settings: Settings | None = None,
+        **env: str,
+    ) -> Client:
+        settings = settings or make_settings(tmp_path, extra, site=site, **env)
+        client = await aiohttp_client(create_app(settings, storage=storage or shared))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()

@@ -66,13 +66,6 @@ def nginx_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Nginx:
     """One nginx master process serving `site_conf` on 127.0.0.1:`port`."""
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 import pyvips
@@ -23,7 +25,7 @@ from proxy.app import create_app
 from storage import ObjectMeta
 from tests import images
 from tests.conftest import RawS3
-from tests.serving import SIZES, make_settings
+from tests.serving import GUARD, SIZES, make_settings
 
 SPECS = [text.strip() for text in SIZES.split(",")]
 RELS = ["1/3/1335478295542.jpg", "a/b/ab.png", "c/d/cd.jpg"]
@@ -173,6 +175,77 @@ def test_shards_cover_every_original_exactly_once(
     assert set(s3_raw.list(s3_bucket)) == {f"t1/full/{rel}" for rel in rels}  # dry: no writes
 
 
+# The CLI in a child process, its storage wrapped: two originals download, every later
+# download waits for a line on stdin, announced by `held` on stdout. The parent interrupts
+# while that is so, waits for the child to say it is stopping, then lets the downloads go.
+# A shell's `&` (and so maybe this test's runner) leaves SIGINT ignored, which pregen
+# respects as Python does; the child restores the default, as an interactive shell would.
+INTERRUPTIBLE_PREGEN = """
+import asyncio, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from cli import console
+from cli.main import main
+from tests.serving import StorageDouble
+
+class HeldDownloads(StorageDouble):
+    downloads = 0
+    released = None
+
+    async def get(self, key, *, if_none_match=None):
+        HeldDownloads.downloads += 1
+        if HeldDownloads.downloads > 2:
+            if HeldDownloads.released is None:
+                HeldDownloads.released = asyncio.ensure_future(
+                    asyncio.to_thread(sys.stdin.readline)
+                )
+                print("held", flush=True)
+            await asyncio.shield(HeldDownloads.released)
+        return await self.inner.get(key, if_none_match=if_none_match)
+
+open_for = console.open_for
+
+async def open_held(settings, jobs):
+    return HeldDownloads(await open_for(settings, jobs))
+
+console.open_for = open_held
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class Lines:
+    """A child's output, read by a thread so the test can wait for a line with a bound."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.text = ""
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, text: str) -> None:
+        while True:
+            try:
+                line = self._lines.get(timeout=GUARD)
+            except queue.Empty:
+                pytest.fail(f"no {text!r} from the child within {GUARD}s:\n{self.text}")
+            if line is None:
+                pytest.fail(f"the child ended without saying {text!r}:\n{self.text}")
+            self.text += line
+            if text in line:
+                return
+
+    def rest(self) -> str:
+        """Everything, once the child has closed the stream."""
+        self._reader.join(GUARD)
+        while not self._lines.empty():
+            self.text += self._lines.get_nowait() or ""
+        return self.text
+
+
 def test_interrupted_run_stops_cleanly_and_the_next_run_resumes(
     config: MakeConfig, s3_raw: RawS3, s3_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -181,30 +254,33 @@ def test_interrupted_run_stops_cleanly_and_the_next_run_resumes(
     for rel in rels:
         s3_raw.put(s3_bucket, f"t1/full/{rel}", data)
     cfg = config()
-    # A shell's `&` (and so maybe this test's runner) leaves SIGINT ignored, which pregen
-    # respects as Python does; the child restores the default, as an interactive shell would.
-    start = (
-        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from cli.main import main; sys.exit(main(sys.argv[1:]))"
-    )
-    command = [sys.executable, "-c", start, "--config", str(cfg), "pregen", "--jobs", "1"]
+    command = [sys.executable, "-c", INTERRUPTIBLE_PREGEN, "--config", str(cfg), "pregen"]
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(
-        command,
+    with subprocess.Popen(
+        [*command, "--jobs", "1"],
         cwd=root,
         env=os.environ | {"PYTHONPATH": str(root)},
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    deadline = time.monotonic() + 30
-    while len(s3_raw.list(s3_bucket, "t1/300x/")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        try:
+            out, err = Lines(proc.stdout), Lines(proc.stderr)
+            out.wait_for("held")  # writing has begun; later originals wait
+            proc.send_signal(signal.SIGINT)
+            err.wait_for("stopping: finishing the images in flight")
+            proc.stdin.close()  # the held downloads go on, into a stopping run
+            assert proc.wait(GUARD) == 130, err.rest()
+        finally:
+            proc.kill()
+        err_text = err.rest()
+        out.rest()
 
-    assert proc.returncode == 130, err
-    assert "pregen interrupted: made" in err
+    assert "pregen interrupted: made" in err_text
     made = set(s3_raw.list(s3_bucket)) - {f"t1/full/{rel}" for rel in rels}
     assert 0 < len(made) < 9 * len(rels)
     assert all(is_whole_image(s3_raw.get(s3_bucket, key)[0]) for key in made)
@@ -232,8 +308,10 @@ async def test_stop_finishes_the_images_in_flight(
         return await original_put(key, data, content_type=content_type, cache_control=cache_control)
 
     monkeypatch.setattr(storage, "put", put_then_stop)
-    report = await pregen(storage, settings, PregenOptions(jobs=1), run)
-    await storage.close()
+    try:
+        report = await pregen(storage, settings, PregenOptions(jobs=1), run)
+    finally:
+        await storage.close()
     assert report.exit_code == 130
     assert report.made % 9 == 0  # whole originals only
     assert 9 <= report.made < 9 * len(rels)
@@ -264,18 +342,22 @@ async def test_pregen_output_equals_on_demand_output_byte_for_byte(
     path = config(site=f'sizes = "{sizes}"', extra=f'[sites.t2]\nsizes = "{sizes}"\n{framed}\n')
     settings = load_settings(path, {})
     storage = await open_for(settings, 2)
-    report = await pregen(storage, settings, PregenOptions(jobs=2))
-    assert report.failures == []
-    made = {key: data for key, data in contents(s3_raw, s3_bucket).items() if key not in sources}
-    assert len(made) == report.made == 4 * len(sources)
-    for key in made:
-        s3_raw.client.delete_object(Bucket=s3_bucket, Key=key)
+    try:
+        report = await pregen(storage, settings, PregenOptions(jobs=2))
+        assert report.failures == []
+        made = {k: data for k, data in contents(s3_raw, s3_bucket).items() if k not in sources}
+        assert len(made) == report.made == 4 * len(sources)
+        for key in made:
+            s3_raw.client.delete_object(Bucket=s3_bucket, Key=key)
 
-    client = await aiohttp_client(create_app(settings, storage=storage))
-    for key, data in sorted(made.items()):
-        response = await client.get(f"/{key}")
-        assert response.status == 200, key
-        assert response.headers["X-Mediaproxy"] == "render", key
-        assert await response.read() == data, key
-    await client.close()
-    await storage.close()
+        client = await aiohttp_client(create_app(settings, storage=storage))
+        try:
+            for key, data in sorted(made.items()):
+                response = await client.get(f"/{key}")
+                assert response.status == 200, key
+                assert response.headers["X-Mediaproxy"] == "render", key
+                assert await response.read() == data, key
+        finally:
+            await client.close()
+    finally:
+        await storage.close()

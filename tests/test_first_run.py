@@ -4,33 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 
-from tests.serving import dims
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.serving import dims, free_port
 
 
 async def wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
+    """Poll `url` until it answers 200: the child gives no other sign that it listens."""
     async with aiohttp.ClientSession() as session:
-        for _ in range(150):
-            assert process.returncode is None, "mediaproxy serve exited early"
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("mediaproxy serve did not become ready in 15 s")
+        try:
+            async with asyncio.timeout(15):
+                while True:
+                    assert process.returncode is None, "mediaproxy serve exited early"
+                    try:
+                        async with session.get(url) as response:
+                            if response.status == 200:
+                                return
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError("mediaproxy serve did not become ready in 15 s") from None
 
 
 async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None:

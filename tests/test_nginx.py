@@ -21,10 +21,11 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from proxy.app import create_app
+from proxy.services import SERVICES
 from tests import images
 from tests.conftest import RawS3
-from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Nginx, free_port, metric, render
-from tests.serving import UPLOAD_KEY, make_settings, raw_get
+from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Nginx, metric, render
+from tests.serving import GUARD, UPLOAD_KEY, free_port, make_settings, raw_get
 
 PREFIX = "media"
 ORIGINAL = "t1/full/1/3/1335478295542.jpg"
@@ -52,6 +53,7 @@ class Stack:
     s3: RawS3
     http: ClientSession
     moto: str
+    app: web.Application
     mediaproxy: str
     root: Path
     log: list[str]
@@ -101,8 +103,13 @@ class Stack:
         async with self.http.get(f"{self.mediaproxy}/metrics") as response:
             return metric(await response.text(), "mediaproxy_renders_total")
 
-    async def wait_for(self, check: Callable[[], Any], what: str, seconds: float = 5.0) -> None:
-        """Poll `check` (blocking calls are fine: it runs in a thread) until truthy."""
+    async def settle(self) -> None:
+        """Wait for mediaproxy's background stores: what it rendered is in the bucket then."""
+        await self.app[SERVICES].tasks.drain(GUARD)
+
+    async def wait_for(self, check: Callable[[], Any], what: str, seconds: float = GUARD) -> None:
+        """Poll `check` (blocking calls are fine: it runs in a thread) until truthy, for
+        what gives no event to wait on (nginx writing its log)."""
         try:
             async with asyncio.timeout(seconds):
                 while True:
@@ -142,14 +149,15 @@ async def stack(
         """,
     )
     log: list[str] = []
-    runner = web.AppRunner(create_app(settings), access_log_class=recorder(log))
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=recorder(log))
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         mediaproxy = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with ClientSession() as http:
-            stack = Stack(s3_bucket, s3_raw, http, moto_endpoint, mediaproxy, tmp_path, log)
+            stack = Stack(s3_bucket, s3_raw, http, moto_endpoint, app, mediaproxy, tmp_path, log)
             try:
                 yield stack
             finally:
@@ -209,7 +217,7 @@ async def test_missing_size_is_rendered_once_then_served_by_the_bucket(stack: St
     assert first.headers["X-Mediaproxy"] == "render"
     assert first.headers["X-Cache-Status"] == "MISS"
     assert first.headers["Cache-Control"] == "public, max-age=31536000"
-    await stack.wait_for(lambda: stack.keys("t1/300x/"), "the rendered size in the bucket")
+    await stack.settle()
     assert stack.keys("t1/300x/") == [SIZED]
     second, data = await stack.get(f"{nginx.url}/{SIZED}")
     assert (second.status, data) == (200, rendered)

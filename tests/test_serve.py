@@ -6,11 +6,20 @@ import asyncio
 import re
 
 import pytest
+from aiohttp import ClientResponse
 
 from proxy.services import SERVICES
 from storage import GetStatus, Storage
 from tests import images
-from tests.serving import Client, MakeClient, dims, raw_get
+from tests.serving import (
+    Client,
+    GatedStorage,
+    MakeClient,
+    PoolBlockers,
+    dims,
+    eventually,
+    raw_get,
+)
 
 ORIGINAL = "t1/full/1/3/1335478295542.jpg"
 
@@ -28,6 +37,15 @@ async def metrics_of(client: Client) -> str:
 async def settle(client: Client) -> None:
     """Wait for background stores, so what the response promised is in storage."""
     await client.app[SERVICES].tasks.drain(10)
+
+
+def fetch(client: Client, path: str) -> asyncio.Task[ClientResponse]:
+    """Start a GET now; await the task for its response."""
+
+    async def get() -> ClientResponse:
+        return await client.get(path)
+
+    return asyncio.create_task(get())
 
 
 async def stored(storage: Storage, key: str) -> tuple[bytes, str, str | None] | None:
@@ -196,10 +214,16 @@ async def test_fifty_concurrent_requests_make_one_render_and_one_put(
     make_client: MakeClient, storage: Storage
 ) -> None:
     await storage.put(ORIGINAL, images.jpeg(1600, 1200), content_type="image/jpeg")
-    client = await make_client()
-    responses = await asyncio.gather(
-        *(client.get("/t1/300x300/1/3/1335478295542.jpg") for _ in range(50))
+    gated = GatedStorage(storage, hold_gets=lambda key: key == ORIGINAL)
+    client = await make_client(storage=gated)
+    sized = "t1/300x300/1/3/1335478295542.jpg"
+    requests = [fetch(client, f"/{sized}") for _ in range(50)]
+    # The original's download waits until every request has looked the size up and missed.
+    await gated.wait_until(
+        lambda: gated.answered[sized] == 50 and gated.parked == 1, "50 lookups, one download"
     )
+    gated.open()
+    responses = await asyncio.gather(*requests)
     bodies = {await r.read() for r in responses}
     assert {r.status for r in responses} == {200}
     assert len(bodies) == 1
@@ -208,18 +232,24 @@ async def test_fifty_concurrent_requests_make_one_render_and_one_put(
     assert metric(text, "mediaproxy_renders_total") == 1
     assert metric(text, "mediaproxy_storage_seconds_count", 'op="put"') == 1
     # one lookup per request, one download of the original
-    assert metric(text, "mediaproxy_storage_seconds_count", 'op="get"') <= 51
+    assert metric(text, "mediaproxy_storage_seconds_count", 'op="get"') == 51
+    assert gated.answered[ORIGINAL] == 1
 
 
 async def test_sizes_of_one_original_asked_together_share_one_download(
     make_client: MakeClient, storage: Storage
 ) -> None:
     await storage.put(ORIGINAL, images.jpeg(1600, 1200), content_type="image/jpeg")
-    client = await make_client(MEMORY_OFF)
+    gated = GatedStorage(storage, hold_gets=lambda key: key == ORIGINAL)
+    client = await make_client(MEMORY_OFF, storage=gated)
     sizes = ["300x", "70x70", "170x170", "215x170"]
-    responses = await asyncio.gather(
-        *(client.get(f"/t1/{size}/1/3/1335478295542.jpg") for size in sizes)
+    requests = [fetch(client, f"/t1/{size}/1/3/1335478295542.jpg") for size in sizes]
+    # Every size is asked for while the original is still downloading: one batch.
+    await gated.wait_until(
+        lambda: sum(gated.answered.values()) == 4 and gated.parked == 1, "4 lookups, 1 download"
     )
+    gated.open()
+    responses = await asyncio.gather(*requests)
     assert [dims(await r.read()) for r in responses] == [
         (300, 225),
         (70, 53),
@@ -229,8 +259,7 @@ async def test_sizes_of_one_original_asked_together_share_one_download(
     text = await metrics_of(client)
     # four misses look up four keys, then read the original once
     assert metric(text, "mediaproxy_storage_seconds_count", 'op="get"') == 5
-    # usually one decode pass; two when the first started before the last request came
-    assert metric(text, "mediaproxy_renders_total") in {1, 2}
+    assert metric(text, "mediaproxy_renders_total") == 1  # one decode pass for all four
 
 
 BAD_ORIGINALS = [
@@ -305,39 +334,37 @@ async def test_full_queue_answers_503_with_retry_after(
 ) -> None:
     for n in range(6):
         await storage.put(f"t1/full/q/{n}.jpg", images.jpeg(2000, 1500), content_type="image/jpeg")
-    client = await make_client(RESIZE_WORKERS="1", RESIZE_QUEUE="0")
-    responses = await asyncio.gather(*(client.get(f"/t1/300x/q/{n}.jpg") for n in range(6)))
-    statuses = sorted(r.status for r in responses)
-    assert statuses[0] == 200
-    assert 503 in statuses
-    busy = next(r for r in responses if r.status == 503)
-    assert busy.headers["Retry-After"] == "1"
+    gated = GatedStorage(storage, hold_gets=lambda key: key.startswith("t1/full/q/"))
+    client = await make_client(RESIZE_WORKERS="1", RESIZE_QUEUE="0", storage=gated)
+    first = fetch(client, "/t1/300x/q/0.jpg")
+    await gated.wait_until(lambda: gated.parked == 1, "the first render's download")
+    # That render holds the one place (a worker, no queue) until its original arrives.
+    busy = await asyncio.gather(*(client.get(f"/t1/300x/q/{n}.jpg") for n in range(1, 6)))
+    assert [r.status for r in busy] == [503] * 5
+    assert {r.headers["Retry-After"] for r in busy} == {"1"}
+    gated.open()
+    assert (await first).status == 200
 
 
 async def test_event_loop_stays_responsive_while_the_pool_is_saturated(
     make_client: MakeClient, storage: Storage
 ) -> None:
-    for n in range(8):
-        await storage.put(f"t1/full/l/{n}.jpg", images.jpeg(3000, 2000), content_type="image/jpeg")
+    originals = {n: images.jpeg(1200, 800) for n in range(8)}
+    for n, data in originals.items():
+        await storage.put(f"t1/full/l/{n}.jpg", data, content_type="image/jpeg")
     client = await make_client(RESIZE_WORKERS="2")
-    lags: list[float] = []
-
-    async def probe_lag() -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(0.005)
-            lags.append(loop.time() - started - 0.005)
-
-    prober = asyncio.create_task(probe_lag())
-    responses = await asyncio.gather(
-        *(client.get(f"/t1/{size}/l/{n}.jpg") for n in range(8) for size in ("300x", "70x70"))
-    )
-    prober.cancel()
+    pool = client.app[SERVICES].pool
+    async with PoolBlockers(pool, 2):  # both resize threads busy until the block ends
+        renders = [fetch(client, f"/t1/{s}/l/{n}.jpg") for n in range(8) for s in ("300x", "70x70")]
+        await eventually(lambda: pool.depth > 2, "renders queued behind the busy threads")
+        # The loop answers while every resize thread is busy and renders wait for one.
+        assert (await client.get("/healthz")).status == 200
+        original = await client.get("/t1/full/l/0.jpg")
+        assert (original.status, await original.read()) == (200, originals[0])
+        assert metric(await metrics_of(client), "mediaproxy_resize_queue_depth") > 2
+        assert not any(render.done() for render in renders)
+    responses = await asyncio.gather(*renders)
     assert {r.status for r in responses} == {200}
-    assert len(lags) > 10
-    # generous: resizing on the loop would block it for hundreds of ms per image
-    assert max(lags) < 0.15, f"loop lag up to {max(lags) * 1000:.0f} ms"
 
 
 async def test_health_ready_and_metrics(make_client: MakeClient) -> None:

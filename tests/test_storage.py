@@ -12,13 +12,11 @@ import os
 import random
 import signal
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiobotocore.session import AioSession
 
 from config import StorageSettings
 from storage import (
@@ -33,7 +31,8 @@ from storage import (
     open_storage,
     parse_s3_url,
 )
-from tests.conftest import MotoServer, RawS3
+from tests.conftest import MotoServer, OpenS3, RawS3
+from tests.serving import within
 
 only_file = pytest.mark.parametrize("storage", ["file"], indirect=True)
 only_s3 = pytest.mark.parametrize("storage", ["s3"], indirect=True)
@@ -236,30 +235,21 @@ async def test_s3_missing_bucket_fails_ping(storage: Storage) -> None:
     assert caught.value.__cause__ is not None
 
 
-async def test_s3_outage_fails_fast_then_recovers(
-    flaky_moto: MotoServer, s3_bucket: str, aio_session: AioSession
-) -> None:
-    s3 = await S3Storage.open(
-        s3_bucket, "media", endpoint_url=flaky_moto.endpoint, region="us-east-1",
-        max_connections=4, timeout=1.0, session=aio_session,
-    )  # fmt: skip
-    try:
-        await s3.put(KEY, b"before", content_type=JPEG)
-        flaky_moto.stop()
-        started = time.monotonic()
+async def test_s3_outage_fails_fast_then_recovers(flaky_moto: MotoServer, open_s3: OpenS3) -> None:
+    s3 = await open_s3(endpoint=flaky_moto.endpoint, prefix="media", timeout=1.0)
+    await s3.put(KEY, b"before", content_type=JPEG)
+    flaky_moto.stop()
+    async with within(3, "three calls while storage is down"):
         failures = await asyncio.gather(
             s3.get(KEY), s3.put(KEY, b"x", content_type=JPEG), s3.ping(), return_exceptions=True
         )
-        assert time.monotonic() - started < 3
-        for failure in failures:
-            assert isinstance(failure, StorageError), failure
-            assert failure.reason in ("storage unavailable", "storage timed out")
-            assert failure.__cause__ is not None  # the backend's text, for the logs only
-        flaky_moto.start()
-        assert await body_of(await s3.get(KEY)) == b"before"
-        await s3.ping()
-    finally:
-        await s3.close()
+    for failure in failures:
+        assert isinstance(failure, StorageError), failure
+        assert failure.reason in ("storage unavailable", "storage timed out")
+        assert failure.__cause__ is not None  # the backend's text, for the logs only
+    flaky_moto.start()
+    assert await body_of(await s3.get(KEY)) == b"before"
+    await s3.ping()
 
 
 # --- files only ------------------------------------------------------------------------
@@ -390,9 +380,9 @@ async def test_open_storage_file_urls(tmp_path: Path, monkeypatch: pytest.Monkey
         (f"file://localhost{tmp_path}/host", tmp_path / "host"),
     ]:
         opened = await open_storage(StorageSettings(url=url))
+        await opened.close()
         assert opened.describe == f"file:{root}"
         assert root.is_dir()
-        await opened.close()
 
 
 @pytest.mark.parametrize(
@@ -410,12 +400,16 @@ def test_parse_s3_urls(url: str, bucket: str, prefix: str) -> None:
 
 @pytest.mark.usefixtures("_aws_env")
 async def test_open_storage_s3_url() -> None:
-    settings = StorageSettings(url="s3://media.bucket/some/prefix/", endpoint_url="http://127.0.0.1:9")
+    settings = StorageSettings(
+        url="s3://media.bucket/some/prefix/", endpoint_url="http://127.0.0.1:9"
+    )
     opened = await open_storage(settings)
-    assert isinstance(opened, S3Storage)
-    assert (opened.bucket, opened.prefix) == ("media.bucket", "some/prefix/")
-    assert opened.describe == "s3://media.bucket/some/prefix"
-    await opened.close()
+    try:
+        assert isinstance(opened, S3Storage)
+        assert (opened.bucket, opened.prefix) == ("media.bucket", "some/prefix/")
+        assert opened.describe == "s3://media.bucket/some/prefix"
+    finally:
+        await opened.close()
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 import pyvips
+from aiohttp import ClientResponse
 
 from proxy.services import SERVICES
 from storage import GetStatus, Storage
 from tests import images
-from tests.serving import SIZES, UPLOAD_KEY, MakeClient, dims
+from tests.serving import (
+    SIZES,
+    UPLOAD_KEY,
+    Client,
+    GatedStorage,
+    MakeClient,
+    PoolBlockers,
+    dims,
+    eventually,
+)
 
 AUTH = {"Authorization": f"Bearer {UPLOAD_KEY}"}
 SPECS = [s.strip() for s in SIZES.split(",")]
@@ -222,18 +233,34 @@ async def test_twenty_concurrent_uploads_all_complete(
         assert dims(found[0])[0] in {299, 300}  # Magento rounds some widths down
 
 
+def start(
+    client: Client, method: str, path: str, data: bytes = b""
+) -> asyncio.Task[ClientResponse]:
+    """Start a request now; await the task for its response. A body goes as a stream:
+    aiohttp warns (ResourceWarning) about large bodies passed as bytes."""
+
+    async def send() -> ClientResponse:
+        body = io.BytesIO(data) if data else None
+        return await client.request(method, path, data=body, headers=AUTH)
+
+    return asyncio.create_task(send())
+
+
 async def test_uploads_do_not_starve_reads(make_client: MakeClient, storage: Storage) -> None:
     await storage.put("t1/full/r/d/read.jpg", images.jpeg(1600, 1200), content_type="image/jpeg")
-    client = await make_client(RESIZE_WORKERS="2", RESIZE_QUEUE="0")
-    uploads = [
-        asyncio.create_task(
-            client.put(f"/t1/full/u/p/{n}.jpg", data=images.jpeg(2400, 1800), headers=AUTH)
-        )
-        for n in range(4)
-    ]
-    await asyncio.sleep(0.05)  # uploads are rendering or queued
-    reads = await asyncio.gather(*(client.get(f"/t1/{s}/r/d/read.jpg") for s in ("300x", "90x")))
-    assert [r.status for r in reads] == [200, 200]
-    finished = [u.done() for u in uploads]
-    assert not all(finished), "reads waited for every upload"
+    # Stores of the uploaded originals wait here: no upload can finish before we say so.
+    gated = GatedStorage(storage, hold_puts=lambda key: key.startswith("t1/full/u/p/"))
+    client = await make_client(RESIZE_WORKERS="2", RESIZE_QUEUE="0", storage=gated)
+    pool = client.app[SERVICES].pool
+    async with PoolBlockers(pool, 2) as blockers:  # both resize threads busy
+        upload = images.jpeg(2400, 1800)
+        uploads = [start(client, "PUT", f"/t1/full/u/p/{n}.jpg", upload) for n in range(4)]
+        # One upload render queued; the other three wait for the single upload slot.
+        await eventually(lambda: pool.depth == 2 + 1, "an upload render queued")
+        reads = [start(client, "GET", f"/t1/{s}/r/d/read.jpg") for s in ("300x", "90x")]
+        await eventually(lambda: pool.depth == 2 + 2, "the reads' render queued after it")
+        blockers.release(1)  # one thread free: the reads' render goes first, queued last
+        assert [(await r).status for r in reads] == [200, 200]
+        assert not any(u.done() for u in uploads), "reads waited for an upload"
+    gated.open()
     assert [(await u).status for u in uploads] == [201] * 4

@@ -59,6 +59,7 @@ class Magento2Layout(SiteLayout):
         self.hosts = frozenset(settings.hosts)
         self.key_prefix = settings.key_prefix
         self.originals_prefix = f"{settings.key_prefix}/"
+        self.not_originals = NOT_ORIGINALS
         placeholders = dict(settings.placeholders)
         by_name: dict[str, Size] = {}
         for digest, entry in self.table.items():
@@ -69,12 +70,14 @@ class Magento2Layout(SiteLayout):
             name = query_name(entry.params.width, entry.params.height)
             query_sizes.setdefault(name, self._size(name, entry, placeholders))
         self.query_sizes = query_sizes
-        self.sizes = {
+        made = {
             "hash": hash_sizes,
             "query": tuple(query_sizes.values()),
             "both": hash_sizes + tuple(query_sizes.values()),
         }[settings.url_format]
-        self._servable = by_name | query_sizes
+        self.sizes = self.with_variants(made)
+        everything = self.with_variants(hash_sizes + tuple(query_sizes.values()))
+        self._servable = {size.name: size for size in everything}
 
     def _size(self, name: str, entry: HashEntry, placeholders: dict[str, str]) -> Size:
         kinds = [kind for kind in entry.image_types if kind in placeholders]
@@ -101,11 +104,11 @@ class Magento2Layout(SiteLayout):
         if segments[0] == "cache" and len(segments) > 2:
             name, rel_parts = segments[1], segments[2:]
             size = self._servable.get(name)
-            if size is None:
+            if size is None or size.suffix:
                 if not _HASH.fullmatch(name) and not re.fullmatch(r"[0-9]*x[0-9]*", name):
                     raise BadPath("expected cache/{hash}/a/b/file")
                 raise UnknownImage("unknown image size (hash not in the table)")
-            return self.request(self._rel(rel_parts), size)
+            return self.sized_request(self._rel(rel_parts), size)
         rel = self._rel(segments)
         if rel.split("/", 1)[0] in NOT_ORIGINALS:
             raise UnknownImage("not an original")
@@ -115,7 +118,7 @@ class Magento2Layout(SiteLayout):
         size = self.query_sizes.get(query_name(width, height))
         if size is None:
             raise UnknownImage("size not configured for this site")
-        return self.request(rel, size)
+        return self.sized_request(rel, size)
 
     @staticmethod
     def _rel(parts: list[str]) -> str:

@@ -1,0 +1,40 @@
+"""Bucket keys in events ↔ the keys Storage takes.
+
+S3 events name the whole bucket key (`media/t1/full/a/b/x.jpg` under the storage URL
+`s3://shop/media`); Storage adds and strips that prefix itself, so the worker maps an
+event's key back to the storage key before asking the layouts what it is, and ignores
+other buckets and keys outside the prefix (a bucket may notify about much more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage import parse_s3_url
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where storage keys live in the bucket: `bucket` None for a file: storage (events
+    for it can only be injected, so any bucket name is taken)."""
+
+    bucket: str | None
+    prefix: str = ""
+
+    @classmethod
+    def of(cls, storage_url: str) -> Location:
+        if storage_url.startswith("s3://"):
+            return cls(*parse_s3_url(storage_url))
+        return cls(None)
+
+    def storage_key(self, bucket: str, key: str) -> str | None:
+        """The storage key of an event's (bucket, key), or None when it is not ours."""
+        if self.bucket is not None and bucket != self.bucket:
+            return None
+        if not key.startswith(self.prefix):
+            return None
+        return key[len(self.prefix) :]
+
+    def bucket_key(self, key: str) -> tuple[str, str]:
+        """(bucket, full key) of a storage key, as an S3 event would name it."""
+        return self.bucket or "", self.prefix + key

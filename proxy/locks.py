@@ -1,0 +1,51 @@
+"""One writer at a time per original, and which write currently owns its sizes.
+
+Two uploads of one original interleaving their writes could leave the original of one
+and the sizes of the other; holding the original's lock across a write's whole sequence
+(original, then sizes) makes the last writer win both. A background render of sizes
+takes the lock only to store, and stores only if no later write claimed the original.
+Within one process only: replicas rely on the checks in proxy.services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class OriginalLocks:
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._owners: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def hold(self, original: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(original, (asyncio.Lock(), 0))
+        self._locks[original] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[original]
+            if users > 1:
+                self._locks[original] = (lock, users - 1)
+            else:
+                del self._locks[original]
+
+    def writers(self, original: str) -> int:
+        """Writes holding or waiting for `original`'s lock."""
+        return self._locks.get(original, (None, 0))[1]
+
+    def claim(self, original: str) -> object:
+        """Make a new write the owner of `original`'s sizes; the token says who."""
+        token = object()
+        self._owners[original] = token
+        return token
+
+    def owns(self, original: str, token: object) -> bool:
+        return self._owners.get(original) is token
+
+    def release(self, original: str, token: object) -> None:
+        if self._owners.get(original) is token:
+            del self._owners[original]

@@ -1,0 +1,158 @@
+"""Replacing or removing an original and its sizes so that no old size survives (SPEC §5),
+whatever reads, renders and stores run meanwhile.
+
+Each write holds its original's lock (proxy.locks), so two writes of one original never
+interleave; and once it has written the original it *fences* it: renders under way are
+invalidated (they never publish what they read; they download again, or find nothing),
+stores of renders published before are awaited, and only then does it write or delete
+the sizes itself and purge memory (which refuses bytes read before the purge). The whole
+sequence runs as a tracked task to its end even if the request times out or the client
+goes: a half-done one is exactly what leaves old sizes behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar, cast
+
+from layouts import ImageRequest
+from proxy.services import Services
+from resize import Rendered, is_image_name
+
+log = logging.getLogger("mediaproxy.upload")
+T = TypeVar("T")
+
+
+async def replace_original(
+    services: Services,
+    image: ImageRequest,
+    body: bytes,
+    content_type: str,
+    rendered: dict[str, Rendered] | None = None,
+    *,
+    keep_claim: bool = False,
+) -> tuple[dict[str, str], object]:
+    """Store the original, then its new sizes (`rendered`), or delete the old ones (None).
+
+    Returns the reason per size name that could not be stored, and the write's claim on
+    the original: released here unless `keep_claim` (a background render takes it over).
+    """
+    sizes = size_keys(image) if is_image_name(image.rel) else []
+    async with services.originals.hold(image.original):
+        token = services.originals.claim(image.original)  # a background render going: stop
+        try:
+            await services.storage.put(
+                image.key,
+                body,
+                content_type=content_type,
+                cache_control=services.settings.cache.cache_control,
+            )
+            await _fence(services, image, sizes)
+            errors: dict[str, str] = {}
+            if rendered is not None:
+                errors = await store_sizes(services, image, rendered)
+            elif sizes:
+                await services.storage.delete(sizes)
+            services.cache.purge([image.key, *sizes])
+        except BaseException:
+            services.originals.release(image.original, token)
+            raise
+    if not keep_claim:
+        services.originals.release(image.original, token)
+    return errors, token
+
+
+async def remove_original(services: Services, image: ImageRequest) -> bool:
+    """Delete the original and every size; whether any of them existed."""
+    sizes = size_keys(image)
+    keys = [image.key, *sizes]
+    async with services.originals.hold(image.original):
+        token = services.originals.claim(image.original)
+        try:
+            found = await asyncio.gather(*(services.storage.head(key) for key in keys))
+            await services.storage.delete(keys)
+            if await _fence(services, image, sizes):
+                await services.storage.delete(sizes)  # an old render's store landed meanwhile
+            services.cache.purge(keys)
+        finally:
+            services.originals.release(image.original, token)
+    return any(found)
+
+
+async def _fence(services: Services, image: ImageRequest, sizes: list[str]) -> int:
+    """After the original was written: nothing read before may land from now on.
+
+    Renders under way are invalidated (they never publish what they read), and stores of
+    renders published before are awaited, so the caller's own writes land after them.
+    """
+    services.renderer.invalidate(image.original)
+    services.cache.purge([image.key, *sizes])
+    return await services.tasks.settle(sizes)
+
+
+async def run_to_the_end(
+    services: Services, image: ImageRequest, write: Coroutine[Any, Any, T]
+) -> T:
+    """Run `write` as a tracked task that a timeout or disconnect cannot stop halfway."""
+
+    async def guarded() -> tuple[T | None, Exception | None]:
+        try:
+            return await write, None
+        except Exception as error:
+            return None, error
+
+    task = services.tasks.spawn(guarded(), name=f"write {image.key}")
+    try:
+        result, error = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_log_unseen_failure)
+        raise
+    if error is not None:
+        raise error
+    return cast(T, result)  # None only with an error
+
+
+def _log_unseen_failure(task: asyncio.Task[tuple[Any, Exception | None]]) -> None:
+    if not task.cancelled() and (error := task.result()[1]) is not None:
+        log.error("%s failed after its request ended", task.get_name(), exc_info=error)
+
+
+async def store_sizes(
+    services: Services, image: ImageRequest, rendered: dict[str, Rendered]
+) -> dict[str, str]:
+    """Write every size (by key); return the reason per size name that was not stored.
+
+    A size that could not be stored is deleted, so the old one cannot stay in its place
+    (the next request for it renders it).
+    """
+    names = {key: name for name, key in image.layout.size_keys(image.rel).items()}
+
+    async def store(key: str, out: Rendered) -> str | None:
+        try:
+            await services.storage.put(
+                key,
+                out.data,
+                content_type=out.content_type,
+                cache_control=services.settings.cache.cache_control,
+            )
+        except Exception as error:
+            services.metrics.store_errors.inc()
+            log.warning("upload: could not store %s", key, exc_info=True)
+            return getattr(error, "reason", "store failed")
+        return None
+
+    outcomes = await asyncio.gather(*(store(key, out) for key, out in rendered.items()))
+    failed = [key for key, reason in zip(rendered, outcomes, strict=True) if reason]
+    if failed:
+        try:
+            await services.storage.delete(failed)
+        except Exception:
+            log.error("upload: old sizes may remain under %s", ", ".join(failed), exc_info=True)
+    services.cache.purge(rendered)
+    return {names[key]: reason for key, reason in zip(rendered, outcomes, strict=True) if reason}
+
+
+def size_keys(image: ImageRequest) -> list[str]:
+    return list(image.layout.size_keys(image.rel).values())
