@@ -31,8 +31,11 @@ class Router:
             key=lambda layout: -len(layout.url_prefix or ""),
         )
         # A memory hit may be looked up by the raw path alone only when that cannot pick a
-        # different object than parsing would: URL path == key everywhere, no Host routing.
-        self._direct_paths = all(layout.url_is_key and not layout.hosts for layout in layouts)
+        # different object than parsing would: URL path == key everywhere, no Host routing,
+        # A site with formats answers one URL with several objects (by Accept): parse first.
+        self._direct_paths = all(
+            layout.url_is_key and not layout.hosts and not layout.formats for layout in layouts
+        )
 
     @property
     def uses_query(self) -> bool:

@@ -41,6 +41,7 @@ def create_app(
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/{path:.*}", reads.handle_read)
+    app.on_response_prepare.append(reads.add_vary)
     app.router.add_put("/{path:.*}", writes.handle_put)
     app.router.add_delete("/{path:.*}", writes.handle_delete)
     return app

@@ -17,7 +17,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from layouts import ImageRequest
-from proxy import responses
+from proxy import negotiation, responses
 from proxy.cache import Ticket
 from proxy.errors import NotFound
 from proxy.services import SERVICES, Services
@@ -25,6 +25,7 @@ from rendering import OriginalMissing
 from storage import Body, GetStatus, ObjectMeta, StorageError
 
 STREAM_CHUNK = 256 * 1024
+VARY_ACCEPT = web.RequestKey("vary_accept", bool)
 log = logging.getLogger("mediaproxy")
 
 
@@ -43,7 +44,7 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
         if cached is not None:
             services.metrics.memory_hits.inc()
             return responses.from_cached(request, cached, "memory")
-    image = services.router.parse(request.raw_path, request.headers.get("Host"))
+    image = negotiate(request, services.router.parse(request.raw_path, request.headers.get("Host")))
     if direct is None:
         cached = services.cache.get(image.key)
         if cached is not None:
@@ -58,6 +59,23 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
     if isinstance(found, _Stream):
         return await _stream(request, found, services.settings.server.send_timeout)
     return found
+
+
+def negotiate(request: web.Request, image: ImageRequest) -> ImageRequest:
+    """The variant of a size the client's Accept picks (SPEC §10), marking the request so
+    every answer to it, 304s and placeholders included, carries `Vary: Accept`."""
+    size, layout = image.size, image.layout
+    if size is None or not layout.formats or size.suffix:
+        return image
+    request[VARY_ACCEPT] = True
+    fmt = negotiation.choose(request.headers.get("Accept", ""), layout.formats)
+    return image if fmt is None else layout.request(image.rel, layout.variant(size, fmt))
+
+
+async def add_vary(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the header goes on whatever answers a negotiated request."""
+    if request.get(VARY_ACCEPT):
+        response.headers["Vary"] = "Accept"
 
 
 async def _from_storage(

@@ -1,0 +1,178 @@
+"""WebP and AVIF negotiated from Accept (SPEC §10), over both storage backends."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from proxy.negotiation import choose
+from storage import GetStatus, Storage
+from tests import images
+from tests.serving import UPLOAD_KEY, Client, MakeClient
+from tests.test_formats import decode
+
+FORMATS = 'formats = ["webp", "avif"]\n'
+AUTH = {"Authorization": f"Bearer {UPLOAD_KEY}"}
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (CHROME, "avif"),
+        ("image/webp,*/*", "webp"),
+        ("image/avif;q=0, image/webp;q=0.5", "webp"),
+        ("image/avif;q=0.0,image/webp;q=0", None),
+        ("*/*", None),
+        ("image/*", None),
+        ("", None),
+        ("IMAGE/AVIF", "avif"),
+        ("image/avif;q=abc", None),
+        ("text/html, image/png", None),
+    ],
+)
+def test_accept_picks_one_of_three_answers(accept: str, expected: str | None) -> None:
+    assert choose(accept, ("avif", "webp")) == expected
+
+
+def test_a_site_enabling_only_webp_never_answers_avif() -> None:
+    assert choose(CHROME, ("webp",)) == "webp"
+    assert choose("image/avif", ("webp",)) is None
+
+
+async def stored(storage: Storage, key: str) -> bytes | None:
+    found = await storage.get(key)
+    if found.status is not GetStatus.OK or found.body is None:
+        return None
+    return await found.body.read()
+
+
+async def puts(client: Client) -> float:
+    text = await (await client.get("/metrics")).text()
+    found = re.search(r'^mediaproxy_storage_seconds_count\{op="put"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def settle(client: Client) -> None:
+    from proxy.services import SERVICES
+
+    await client.app[SERVICES].tasks.drain(10)
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "suffix"),
+    [
+        (CHROME, "image/avif", ".avif"),
+        ("image/webp,*/*;q=0.8", "image/webp", ".webp"),
+        ("image/avif;q=0,image/webp", "image/webp", ".webp"),
+        ("*/*", "image/jpeg", ""),
+        (None, "image/jpeg", ""),
+    ],
+)
+async def test_accept_matrix(
+    make_client: MakeClient,
+    storage: Storage,
+    accept: str | None,
+    content_type: str,
+    suffix: str,
+) -> None:
+    await storage.put("t1/full/a/b/ab.jpg", images.jpeg(640, 480), content_type="image/jpeg")
+    client = await make_client(site=FORMATS)
+    headers = {"Accept": accept} if accept is not None else {}
+    first = await client.get("/t1/300x/a/b/ab.jpg", headers=headers)
+    assert first.status == 200
+    assert first.headers["Content-Type"] == content_type
+    assert first.headers["Vary"] == "Accept"
+    body = await first.read()
+    assert (decode(body).width, decode(body).height) == (300, 225)
+    await settle(client)
+    assert await stored(storage, f"t1/300x/a/b/ab.jpg{suffix}") == body
+    others = {".avif", ".webp", ""} - {suffix}
+    assert [await stored(storage, f"t1/300x/a/b/ab.jpg{s}") for s in sorted(others)] == [None] * 2
+    # from memory, and revalidated: the same answer, still varying on Accept
+    again = await client.get("/t1/300x/a/b/ab.jpg", headers=headers)
+    assert (await again.read(), again.headers["Vary"]) == (body, "Accept")
+    etag = again.headers["ETag"]
+    not_modified = await client.get(
+        "/t1/300x/a/b/ab.jpg", headers=headers | {"If-None-Match": etag}
+    )
+    assert (not_modified.status, not_modified.headers["Vary"]) == (304, "Accept")
+
+
+async def test_a_site_without_formats_never_writes_variants(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    await storage.put("t1/full/a/b/ab.jpg", images.jpeg(640, 480), content_type="image/jpeg")
+    client = await make_client()
+    response = await client.get("/t1/300x/a/b/ab.jpg", headers={"Accept": CHROME})
+    assert response.headers["Content-Type"] == "image/jpeg"
+    assert "Vary" not in response.headers
+    await settle(client)
+    keys = {item.key async for item in storage.list("t1/300x/")}
+    assert keys == {"t1/300x/a/b/ab.jpg"}
+
+
+async def test_originals_are_never_converted(make_client: MakeClient, storage: Storage) -> None:
+    data = images.jpeg(640, 480)
+    await storage.put("t1/full/a/b/ab.jpg", data, content_type="image/jpeg")
+    client = await make_client(site=FORMATS)
+    response = await client.get("/t1/full/a/b/ab.jpg", headers={"Accept": CHROME})
+    assert (await response.read(), response.headers["Content-Type"]) == (data, "image/jpeg")
+    assert "Vary" not in response.headers
+
+
+async def test_png_alpha_survives_in_both_variants(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    await storage.put(
+        "t1/full/p/n/pn.png", images.png(400, 300, alpha=True), content_type="image/png"
+    )
+    client = await make_client(site=FORMATS)
+    for accept in ("image/avif", "image/webp"):
+        body = await (await client.get("/t1/300x/p/n/pn.png", headers={"Accept": accept})).read()
+        image = decode(body)
+        assert image.hasalpha()
+        assert image.getpoint(0, 0)[3] == 0  # the transparent left quarter stays transparent
+
+
+async def test_thirty_concurrent_misses_of_a_variant_store_once(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    await storage.put("t1/full/a/b/ab.jpg", images.jpeg(900, 700), content_type="image/jpeg")
+    client = await make_client(site=FORMATS)
+    before = await puts(client)
+    responses = await asyncio.gather(
+        *(client.get("/t1/300x/a/b/ab.jpg", headers={"Accept": "image/webp"}) for _ in range(30))
+    )
+    assert {r.status for r in responses} == {200}
+    assert len({await r.read() for r in responses}) == 1
+    await settle(client)
+    assert await puts(client) - before == 1
+
+
+async def test_placeholders_are_negotiated_too(make_client: MakeClient, storage: Storage) -> None:
+    await storage.put("t1/full/small_image.jpg", images.jpeg(400, 400), content_type="image/jpeg")
+    client = await make_client(site=FORMATS)
+    response = await client.get("/t1/300x/n/o/none.jpg", headers={"Accept": "image/webp"})
+    assert response.status == 404
+    assert (response.headers["Content-Type"], response.headers["Vary"]) == ("image/webp", "Accept")
+
+
+async def test_upload_writes_every_variant_and_delete_removes_them(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    client = await make_client(site=FORMATS)
+    answer = await client.put("/t1/full/u/p/up.jpg", data=images.jpeg(800, 600), headers=AUTH)
+    assert answer.status == 201
+    sizes = (await answer.json())["sizes"]
+    assert sizes["300x.webp"] == "t1/300x/u/p/up.jpg.webp"
+    assert sizes["70x70.avif"] == "t1/70x70/u/p/up.jpg.avif"
+    assert len(sizes) == 9 * 3
+    for key in sizes.values():
+        data = await stored(storage, key)
+        assert data is not None, key
+        decode(data)
+    assert (await client.delete("/t1/full/u/p/up.jpg", headers=AUTH)).status == 204
+    assert [await stored(storage, key) for key in sizes.values()] == [None] * len(sizes)
