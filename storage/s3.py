@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -29,6 +29,16 @@ from botocore.exceptions import (
 from .base import GetStatus, ListedObject, ObjectMeta, StoredObject
 from .errors import StorageError, StorageTimeout
 
+if TYPE_CHECKING:  # the stubs are a dev dependency: types only, never imported at run time
+    from aiobotocore.response import StreamingBody
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import (
+        GetObjectOutputTypeDef,
+        HeadObjectOutputTypeDef,
+        ObjectIdentifierTypeDef,
+        PutObjectOutputTypeDef,
+    )
+
 DELETE_BATCH = 1000  # the DeleteObjects limit
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -38,7 +48,7 @@ class S3Storage:
 
     def __init__(
         self,
-        client: Any,
+        client: S3Client,
         stack: AsyncExitStack,
         bucket: str,
         prefix: str,
@@ -85,7 +95,7 @@ class S3Storage:
         creator = (session or get_session()).create_client(
             "s3", region_name=region, endpoint_url=endpoint_url or None, config=config
         )
-        client = await stack.enter_async_context(creator)
+        client: S3Client = await stack.enter_async_context(creator)
         return cls(client, stack, bucket, prefix, timeout=timeout, page_size=page_size)
 
     async def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject:
@@ -131,7 +141,8 @@ class S3Storage:
     async def delete(self, keys: Sequence[str]) -> None:
         """Delete in DeleteObjects batches; S3 reports no error for keys that do not exist."""
         for start in range(0, len(keys), DELETE_BATCH):
-            objects = [{"Key": self.prefix + k} for k in keys[start : start + DELETE_BATCH]]
+            batch = keys[start : start + DELETE_BATCH]
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": self.prefix + k} for k in batch]
             async with _guard(self._timeout):
                 resp = await self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
@@ -191,7 +202,7 @@ class _S3Body:
     connection (the rest of the body is never read), which frees the pool slot too.
     """
 
-    def __init__(self, stream: Any, timeout: float) -> None:
+    def __init__(self, stream: StreamingBody, timeout: float) -> None:
         self._stream, self._timeout = stream, timeout
 
     async def iter_chunks(self, size: int = 65536) -> AsyncIterator[bytes]:
@@ -238,7 +249,7 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _meta(key: str, resp: dict[str, Any]) -> ObjectMeta:
+def _meta(key: str, resp: GetObjectOutputTypeDef | HeadObjectOutputTypeDef) -> ObjectMeta:
     return ObjectMeta(
         key=key,
         size=resp["ContentLength"],
@@ -253,8 +264,8 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
-def _response_date(resp: dict[str, Any]) -> datetime:
-    date = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+def _response_date(resp: PutObjectOutputTypeDef) -> datetime:
+    date = resp["ResponseMetadata"]["HTTPHeaders"].get("date") or ""
     try:
         return _utc(parsedate_to_datetime(date))
     except (TypeError, ValueError):
