@@ -47,7 +47,14 @@ class FileStorage:
         self.describe = f"file:{self.root}"
 
     async def get(self, key: str, *, if_none_match: str | None = None) -> StoredObject:
-        return await _offload(self._get_sync, key, if_none_match)
+        # A caller cancelled (a timeout, a render abandoned) while the thread still runs
+        # would never see the large file the thread opens: close it when the thread ends.
+        job = asyncio.ensure_future(_offload(self._get_sync, key, if_none_match))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(_close_abandoned)
+            raise
 
     async def head(self, key: str) -> ObjectMeta | None:
         return await _offload(self._head_sync, key)
@@ -179,6 +186,17 @@ class _FileBody:
 
     async def close(self) -> None:
         self._f.close()
+
+    def close_now(self) -> None:
+        self._f.close()
+
+
+def _close_abandoned(job: asyncio.Future[StoredObject]) -> None:
+    if job.cancelled() or job.exception() is not None:
+        return
+    body = job.result().body
+    if isinstance(body, _FileBody):
+        body.close_now()
 
 
 async def _offload(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

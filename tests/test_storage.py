@@ -7,6 +7,7 @@ Every test taking `storage` runs against files and against S3 on moto (prefix `m
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
 import random
@@ -434,3 +435,21 @@ async def test_open_storage_rejects_bad_urls(url: str) -> None:
 )  # fmt: skip
 def test_etag_matches(header: str | None, expected: bool) -> None:
     assert etag_matches(header, '"abc"') is expected
+
+
+async def test_a_cancelled_file_get_closes_the_file_its_thread_opened(tmp_path: Path) -> None:
+    """A get cancelled while its thread runs (a request timeout, a render abandoned) must
+    not leak the open file of a large object: ResourceWarning is an error in this suite."""
+    backend = FileStorage(tmp_path / "media")
+    await backend.put("a/big.bin", os.urandom(2 * 1024 * 1024), content_type="x/y")
+    for _ in range(10):
+        task = asyncio.ensure_future(backend.get("a/big.bin"))
+        await asyncio.sleep(0)  # the thread has started; cancel before it returns
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for _ in range(10):  # the threads finish; their files must be closed, not collected
+        found = await backend.get("a/big.bin")
+        assert found.body is not None
+        await found.body.close()
+    gc.collect()
