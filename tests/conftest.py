@@ -214,7 +214,8 @@ def held_connections(s3: S3Storage) -> int:
     read to the end nor closed holds one until the client closes, silently (aiohttp warns
     only in asyncio debug mode, and only if the response is collected first). A peek at
     aiobotocore's aiohttp session: should its insides change, this fails loudly."""
-    sessions = s3._client._endpoint.http_session._sessions or {}
+    client: Any = s3._client  # private aiobotocore attributes, not in the S3Client stubs
+    sessions = client._endpoint.http_session._sessions or {}
     return sum(len(session.connector._acquired) for session in sessions.values())
 
 
