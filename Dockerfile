@@ -17,6 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Wheels only: pyvips-binary carries libvips, so no apt package and no compiler.
 COPY pyproject.toml README.md /tmp/src/
+COPY problems /tmp/src/problems
 COPY config /tmp/src/config
 COPY resize /tmp/src/resize
 COPY layouts /tmp/src/layouts

@@ -9,14 +9,12 @@ Raised before any storage call: an unconfigured size or hash is the DoS guard.
 
 from __future__ import annotations
 
+from problems import Problem
 
-class LayoutError(Exception):
+
+class LayoutError(Problem):
     status = 400
     default_reason = "bad path"
-
-    def __init__(self, reason: str | None = None) -> None:
-        self.reason = reason or self.default_reason
-        super().__init__(self.reason)
 
 
 class BadPath(LayoutError):

@@ -7,22 +7,18 @@
     ├── Forbidden          403       client address not allowed to write
     ├── PayloadTooLarge    413       upload body over the byte limit
 
-The other packages raise their own families, each with a `status` and a public `reason`
-and no HTTP code: resize.ImageError (413/415/422), layouts.LayoutError (400/404),
-storage.StorageError (502/504), rendering.RenderingError (404 no original, 503 busy).
-proxy.middleware turns all of them into responses.
+All of them, and the other packages' own families, are `problems.Problem`s: proxy.middleware
+turns any Problem into a response with its status and reason.
 """
 
 from __future__ import annotations
 
+from problems import Problem
 
-class HTTPProblem(Exception):
+
+class HTTPProblem(Problem):
     status = 500
     default_reason = "internal error"
-
-    def __init__(self, reason: str | None = None) -> None:
-        self.reason = reason or self.default_reason
-        super().__init__(self.reason)
 
 
 class BadRequest(HTTPProblem):

@@ -15,15 +15,11 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from layouts import LayoutError
-from proxy.errors import HTTPProblem, Unauthorized
+from problems import Problem
+from proxy.errors import Unauthorized
 from proxy.services import SERVICES
-from rendering import Busy, RenderingError
-from resize import ImageError
-from storage import StorageError, StorageTimeout
-
-# Every family that carries a `status` and a public `reason` (see proxy.errors).
-PUBLIC_ERRORS = (HTTPProblem, LayoutError, ImageError, StorageError, RenderingError)
+from rendering import Busy
+from storage import StorageTimeout
 
 log = logging.getLogger("mediaproxy")
 OWN_ENDPOINTS = frozenset({"/", "/healthz", "/readyz", "/metrics"})
@@ -85,13 +81,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     response: web.StreamResponse
     try:
         response = await handler(request)
-    except PUBLIC_ERRORS as problem:
+    except Problem as problem:
         response = error_response(request, problem.status, problem.reason)
         if isinstance(problem, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="mediaproxy"'
         if isinstance(problem, Busy):
             services.metrics.busy.inc()
-        if isinstance(problem, RenderingError) and problem.status == 503:
+        if problem.status == 503:  # overload: the client should come back shortly
             response.headers["Retry-After"] = "1"
         if problem.status >= 500:
             request.app[ERROR_LOG].record(request, problem.status, problem)

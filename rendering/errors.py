@@ -9,14 +9,12 @@ Image problems (413/415/422) are resize.ImageError; storage problems storage.Sto
 
 from __future__ import annotations
 
+from problems import Problem
 
-class RenderingError(Exception):
+
+class RenderingError(Problem):
     status = 500
     default_reason = "render failed"
-
-    def __init__(self, reason: str | None = None) -> None:
-        self.reason = reason or self.default_reason
-        super().__init__(self.reason)
 
 
 class OriginalMissing(RenderingError):

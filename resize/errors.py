@@ -11,15 +11,16 @@ responses and the bulk tools write `reason` to their error log.
 
 from __future__ import annotations
 
+from problems import Problem
 
-class ImageError(Exception):
-    """Base of every error resize/ raises on bad input."""
 
-    status: int = 422
+class ImageError(Problem):
+    """Base of every error resize/ raises on bad input; `reason` is always given."""
+
+    status = 422
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
 
 
 class UnsupportedImage(ImageError):

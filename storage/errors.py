@@ -8,14 +8,12 @@ The backend's own exception stays in `__cause__` for logs; `reason` is public.
 
 from __future__ import annotations
 
+from problems import Problem
 
-class StorageError(Exception):
+
+class StorageError(Problem):
     status = 502
     default_reason = "storage unavailable"
-
-    def __init__(self, reason: str | None = None) -> None:
-        self.reason = reason or self.default_reason
-        super().__init__(self.reason)
 
 
 class StorageTimeout(StorageError):

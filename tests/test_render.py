@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,21 +310,6 @@ def test_only_our_loaders_are_open() -> None:
     with pytest.raises(pyvips.Error):
         pyvips.Image.svgload_buffer(images.svg())
     assert pyvips.Image.new_from_buffer(source("webp"), "").width == 64
-
-
-def test_resize_package_imports_nothing_of_ours_nor_asyncio() -> None:
-    root = Path(__file__).parent.parent
-    ours = {path.parent.name for path in root.glob("*/__init__.py")} - {"resize"}
-    assert {"config", "proxy"} <= ours
-    for path in root.joinpath("resize").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                names = [node.module or ""]
-            banned = ours | {"aiohttp", "asyncio"}
-            assert not [n for n in names if n.split(".")[0] in banned], path
 
 
 @pytest.mark.parametrize(
