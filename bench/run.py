@@ -22,7 +22,20 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import bulk, cold, corpus, hit, lag, magento2, memory, page, procs, worker
+from bench import (
+    bulk,
+    cold,
+    corpus,
+    formats,
+    hit,
+    lag,
+    magento2,
+    memory,
+    page,
+    procs,
+    realistic,
+    worker,
+)
 from bench.context import WORKERS, Context
 from bench.report import Results, machine, revision
 
@@ -35,6 +48,8 @@ BENCHES: dict[str, Callable[[Context], None]] = {
     "lag": lag.run,
     "magento2": magento2.run,
     "worker": worker.run,
+    "formats": formats.run,
+    "realistic": realistic.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -67,6 +67,7 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
             "queue": partial(coerce.to_int, minimum=0),
             "compact_memory": coerce.to_bool,
             "decode_memory": partial(coerce.to_int, minimum=0),
+            "sibling_memory": partial(coerce.to_int, minimum=0),
         },
     ),
     "cache": (
@@ -91,6 +92,7 @@ SITE_KEYS: dict[str, Coercer] = {
     "webp_quality": partial(coerce.to_int, minimum=1, maximum=100),
     "avif_quality": partial(coerce.to_int, minimum=1, maximum=100),
     "avif_effort": partial(coerce.to_int, minimum=0, maximum=9),
+    "render_siblings": coerce.to_bool,
 }
 MVENTORY_KEYS: dict[str, Coercer] = {
     "sizes": parse_sizes,

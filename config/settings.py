@@ -52,6 +52,7 @@ class ResizeSettings:
     queue: int = 64
     compact_memory: bool = False
     decode_memory: int = 134_217_728
+    sibling_memory: int = 67_108_864  # decodes kept for render_siblings (rendering.siblings)
 
     @property
     def worker_count(self) -> int:
@@ -121,6 +122,9 @@ class SiteSettings:
     webp_quality: int = 80
     avif_quality: int = 50
     avif_effort: int = 2  # libvips heifsave effort 0-9: 2 is ~6x faster than 4, ~8 % bigger
+    # On an original's first miss, also render the sizes its decode gives almost for free
+    # and store them in the background (rendering.siblings; README "Performance").
+    render_siblings: bool = False
 
     def size(self, text: str) -> SizeSpec | None:
         """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""

@@ -22,12 +22,14 @@ class Origin(Generic[S]):
     """Which bytes a result was rendered from: the original's key and ETag, and what the
     renderer's `stamp` returned just before their download started. `current` is False
     when the original changed while it was rendered, every attempt: the result is then
-    fine to answer (it was the original during the request) but must not be kept."""
+    fine to answer (it was the original during the request) but must not be kept.
+    `background`: nobody asked for it (a sibling), so its store may wait for others."""
 
     key: str
     etag: str
     stamp: S
     current: bool = True
+    background: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ Three rules keep that sharing safe:
   original changes during every one of a few attempts, the last result still answers
   its waiters, flagged (`Origin.current`) so that it is neither cached nor stored.
 - A batch whose every waiter has gone before a thread took it is dropped, not rendered.
+
+A first render of an original may also keep its decode for the original's other sizes
+(rendering.siblings): they are rendered in the background, and a batch of sizes that
+decode covers renders from it meanwhile, with no download and no decode.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from layouts import ImageRequest
@@ -32,7 +37,8 @@ from rendering.batch import Batch, Download, Origin, Source, retrieve
 from rendering.budget import decode_cost
 from rendering.errors import OriginalMissing
 from rendering.pool import Priority, Reservation, ResizePool
-from resize import Limits, Rendered, SourceTooLarge, render_many
+from rendering.siblings import Siblings, candidates, kept_shrinks
+from resize import Decoder, Limits, Rendered, SourceTooLarge
 from storage import GetStatus, Storage
 from telemetry import Metrics
 
@@ -40,12 +46,16 @@ T = TypeVar("T")
 S = TypeVar("S")
 STALE_ATTEMPTS = 3  # downloads per batch while the original keeps changing under it
 Publish = Callable[[ImageRequest, Rendered, Origin[S]], T]
+Results = tuple[dict[str, Rendered], Decoder | None, list[ImageRequest]]  # and siblings
 
 
 class Renderer(Generic[T, S]):
     """Renders sizes of originals in storage; `publish` turns each result into what the
     waiters receive (and stores it), on the event loop. `stamp` is called as each
-    download of an original starts and its value reaches `publish` in the `Origin`."""
+    download of an original starts and its value reaches `publish` in the `Origin`;
+    `known(key)` says a key is at hand already (in memory), so no sibling renders it;
+    decodes kept for siblings (`keep_bytes` at most) serve for `keep_for` seconds after
+    their download."""
 
     def __init__(
         self,
@@ -55,6 +65,9 @@ class Renderer(Generic[T, S]):
         metrics: Metrics,
         publish: Publish[S, T],
         stamp: Callable[[], S],
+        known: Callable[[str], bool] = lambda key: False,
+        keep_for: float = 10.0,
+        keep_bytes: int = 64 << 20,
     ) -> None:
         self._storage, self._pool, self._limits = storage, pool, limits
         self._metrics, self._publish, self._stamp = metrics, publish, stamp
@@ -65,6 +78,10 @@ class Renderer(Generic[T, S]):
         # queued beyond that wait without holding their original's bytes (memory bound).
         self._in_memory = asyncio.Semaphore(2 * pool.workers)
         self._downloads: dict[str, Download[S]] = {}
+        busy = lambda key: key in self._pending or known(key)  # noqa: E731
+        self.siblings: Siblings[T, S] = Siblings(
+            storage, pool, metrics, publish, busy, keep_for, keep_bytes
+        )
 
     async def render(self, request: ImageRequest) -> T:
         """The size `request` names, rendered and published; OriginalMissing without one."""
@@ -91,9 +108,12 @@ class Renderer(Generic[T, S]):
         download = self._downloads.pop(original, None)
         if download is not None:
             download.stale = True
+        self.siblings.discard(original)
 
     async def close(self) -> None:
-        """Let renders already under way finish (their results are being stored)."""
+        """Let renders already under way finish (their results are being stored); drop
+        siblings still to come."""
+        await self.siblings.close()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
@@ -134,6 +154,8 @@ class Renderer(Generic[T, S]):
     async def _run(self, batch: Batch[T]) -> None:
         download: Download[S] | None = None
         try:
+            if await self._from_kept(batch):
+                return
             async with self._in_memory:
                 for attempt in range(1, STALE_ATTEMPTS + 1):
                     download = self._take_download(batch.original)
@@ -147,9 +169,11 @@ class Renderer(Generic[T, S]):
                     download = None
             assert download is not None
             assert done is not None
-            source, results = done
+            source, (results, decoder, siblings) = done
             origin = Origin(batch.original, source.etag, download.stamp, not download.stale)
             self._publish_all(batch, results, origin)
+            if decoder is not None and siblings:
+                self.siblings.adopt(decoder, siblings, origin)
         except Exception as error:
             batch.settle(error)
         finally:
@@ -170,15 +194,24 @@ class Renderer(Generic[T, S]):
 
     async def _attempt(
         self, batch: Batch[T], download: Download[S], *, last: bool
-    ) -> tuple[Source, dict[str, Rendered]] | None:
+    ) -> tuple[Source, Results] | None:
         """Render from `download`; None if it went stale before now, unless `last`."""
         assert download.task is not None
         try:
             source = await asyncio.shield(download.task)
             if download.stale and not last:
                 return None
+            offered = []
+            if (
+                self.siblings.memory
+                and not self._pool.under_pressure
+                and (self.siblings.kept(batch.original) is None)
+            ):
+                offered = candidates(list(batch.members.values()))
             results = await self._pool.run(
-                lambda: self._render(batch, source.data), Priority.READ, source.cost
+                lambda: self._render(batch, source.data, offered),
+                Priority.READ,
+                source.cost,
             )
         except Exception:
             if download.stale and not last:  # what failed was the old original: try again
@@ -233,15 +266,42 @@ class Renderer(Generic[T, S]):
         data = await found.body.read()
         return Source(data, found.meta.etag, decode_cost(data))
 
-    def _render(self, batch: Batch[T], source: bytes) -> dict[str, Rendered]:
+    async def _from_kept(self, batch: Batch[T]) -> bool:
+        """Render the batch from decodes kept for siblings, with no download, when they
+        cover every member; whether it was (published, or dropped by its waiters)."""
+        kept = self.siblings.kept(batch.original)
+        asked = [request.size.params for request in batch.members.values() if request.size]
+        if kept is None or not kept.decoder.covers(asked):
+            return False
+        results = await self._pool.run(lambda: self._render_kept(batch, kept.decoder))
+        if results is None or kept.stale:  # not covered, or the original changed meanwhile
+            return False
+        self._publish_all(batch, results, replace(kept.origin, background=False))
+        return True
+
+    def _render_kept(self, batch: Batch[T], decoder: Decoder) -> dict[str, Rendered] | None:
         """Runs in a pool thread."""
+        members = batch.take()
+        params = [request.size.params for request in members if request.size is not None]
+        results = decoder.render_kept(params)
+        if results is None:
+            return None
+        self._metrics.rendered_sizes.inc(len(results))
+        return {request.key: out for request, out in zip(members, results, strict=True)}
+
+    def _render(self, batch: Batch[T], source: bytes, offered: list[ImageRequest]) -> Results:
+        """Runs in a pool thread: the members, and which of the `offered` siblings share
+        a decode with them (that decode is then kept for them)."""
         started = time.perf_counter()
         members = batch.take()
         if not members:
-            return {}
+            return {}, None, []
         params = [request.size.params for request in members if request.size is not None]
-        results = render_many(source, params, self._limits)
+        decoder = Decoder(source, self._limits)
+        keep, siblings = kept_shrinks(decoder, members, offered) if offered else (set(), [])
+        results = decoder.render(params, keep)
         self._metrics.resize_seconds.observe(time.perf_counter() - started)
         self._metrics.renders.inc()
         self._metrics.rendered_sizes.inc(len(results))
-        return {request.key: out for request, out in zip(members, results, strict=True)}
+        outputs = {request.key: out for request, out in zip(members, results, strict=True)}
+        return outputs, decoder, siblings

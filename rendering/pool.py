@@ -81,6 +81,11 @@ class ResizePool:
         """Jobs submitted and not finished (running + waiting), for the metrics gauge."""
         return self._jobs.qsize() + self._active
 
+    @property
+    def under_pressure(self) -> bool:
+        """Reads fill half the queue or more: no room for optional work (siblings)."""
+        return self._reads >= self.workers + self.queue_length // 2
+
     def reserve(self) -> Reservation:
         """Claim room for one read job, or raise Busy when workers and queue are full."""
         if self._reads >= self.workers + self.queue_length:

@@ -11,11 +11,12 @@ from .libvips import configure_libvips
 from .limits import Limits
 from .params import RenderParams
 from .probe import SourceInfo, probe, read_header
-from .render import Rendered, render_many, render_single
+from .render import Decoder, Rendered, render_many, render_single
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "CorruptImage",
+    "Decoder",
     "ImageError",
     "ImageFormat",
     "Limits",

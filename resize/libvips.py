@@ -97,15 +97,20 @@ def load(data: bytes, fmt: ImageFormat, *, shrink: int = 1) -> pyvips.Image:
     """Open `data` with the loader for `fmt`: a lazy image, only the header is read.
 
     `fail_on="truncated"` makes a cut-off file an error when its pixels are read instead
-    of a grey bottom half; `shrink` is JPEG's shrink-on-load factor (1, 2, 4 or 8).
-    GIF and WebP load their first frame only.
+    of a grey bottom half; `shrink` is the shrink-on-load factor (1, 2, 4 or 8): JPEG's
+    DCT scaling, or WebP's scaled decode (libwebp's rescaler; each side comes out as
+    round(side / shrink), never below floor(side / shrink)). GIF and WebP load their
+    first frame only.
     """
     configure_libvips()
     options: dict[str, object] = {"access": "sequential", "fail_on": "truncated"}
     if shrink > 1:
-        if fmt is not ImageFormat.JPEG:
-            raise ValueError(f"shrink-on-load is only used for JPEG, not {fmt}")
-        options["shrink"] = shrink
+        if fmt is ImageFormat.JPEG:
+            options["shrink"] = shrink
+        elif fmt is ImageFormat.WEBP:
+            options["scale"] = 1 / shrink
+        else:
+            raise ValueError(f"shrink-on-load is only used for JPEG and WebP, not {fmt}")
     with vips_errors("unreadable image header"):
         return getattr(pyvips.Image, _LOAD_OPERATION[fmt])(data, **options)
 
