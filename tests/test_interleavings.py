@@ -28,7 +28,7 @@ from proxy.app import create_app
 from proxy.services import SERVICES
 from storage import GetStatus, Storage
 from tests.hooks import HookedStorage
-from tests.serving import UPLOAD_KEY, make_settings
+from tests.serving import UPLOAD_KEY, eventually, make_settings
 
 Client = TestClient[web.Request, web.Application]
 AUTH = {"Authorization": f"Bearer {UPLOAD_KEY}"}
@@ -203,7 +203,10 @@ async def test_concurrent_uploads_of_one_original_leave_one_picture_everywhere(
     await held.reached.wait()  # the first upload is writing its sizes
     second = asyncio.create_task(client.put(f"/{race.original}?sizes=none", data=A, headers=AUTH))
     calls = hooked.puts[race.original]
-    await _until(lambda: len(calls) > 2 or _waiting_writers(client, race.original) > 1)
+    await eventually(
+        lambda: len(calls) > 2 or _waiting_writers(client, race.original) > 1,
+        "the second writer queued on the lock",
+    )
     held.release()
     assert [(await task).status for task in (first, second)] == [201, 201]
     await settle(client)
@@ -220,11 +223,3 @@ def _waiting_writers(client: Client, original: str) -> int:
     """Writers holding or queued on `original`'s lock (0 where there is no such lock)."""
     locks = getattr(client.app[SERVICES], "originals", None)
     return locks.writers(original) if locks is not None else 0
-
-
-async def _until(condition: Callable[[], bool], turns: int = 1_000_000) -> None:
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never became true")

@@ -27,7 +27,7 @@ from storage import FileStorage
 from telemetry import Metrics
 from tests import images
 from tests.hooks import HookedStorage
-from tests.serving import dims, make_settings
+from tests.serving import dims, eventually, make_settings
 
 Client = TestClient[web.Request, web.Application]
 Published = Callable[[ImageRequest, Rendered, Origin[None]], Rendered]
@@ -129,8 +129,9 @@ async def test_queued_render_whose_waiters_all_left_is_skipped(rig: Rig) -> None
         asyncio.create_task(rig.renderer.render(rig.size("/t1/300x/s/e/second.jpg"))),
     ]
     await asyncio.gather(*(pause.reached.wait() for pause in held))
-    left = asyncio.create_task(rig.renderer.render(rig.size("/t1/300x/t/h/third.jpg")))
-    await asyncio.sleep(0)  # it joins its batch, which queues for memory
+    third = rig.size("/t1/300x/t/h/third.jpg")
+    left = asyncio.create_task(rig.renderer.render(third))
+    await eventually(lambda: third.key in rig.renderer._pending, "its batch queued for memory")
     left.cancel()
     for pause in held:
         pause.release()
@@ -151,8 +152,7 @@ async def test_pool_job_whose_caller_left_before_a_thread_took_it_never_runs() -
     try:
         busy = asyncio.create_task(pool.run(gate.wait))  # the only thread is taken
         queued = asyncio.create_task(pool.run(lambda: ran.append("ran")))
-        await asyncio.sleep(0)  # both tasks started: their jobs are in the pool's queue
-        assert pool.depth == 2
+        await eventually(lambda: pool.depth == 2, "both jobs in the pool")
         queued.cancel()
         gate.set()
         await busy
@@ -170,8 +170,9 @@ async def test_cancelled_waiter_never_releases_a_download_it_did_not_take(rig: R
     held = rig.storage.pause("get", original)
     stay = asyncio.create_task(rig.renderer.render(rig.size("/t1/300x/s/h/shared.jpg")))
     await held.reached.wait()
-    leave = asyncio.create_task(rig.renderer.render(rig.size("/t1/70x70/s/h/shared.jpg")))
-    await asyncio.sleep(0)
+    small = rig.size("/t1/70x70/s/h/shared.jpg")
+    leave = asyncio.create_task(rig.renderer.render(small))
+    await eventually(lambda: small.key in rig.renderer._pending, "it joined the download")
     leave.cancel()
     held.release()
     async with asyncio.timeout(10):
