@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,9 @@ from tests.workerkit import (
     records,
     running,
     s3_record,
+    settings,
     size_keys,
+    sqs,
     until,
     write_settings,
 )
@@ -40,22 +41,9 @@ from tests.workerkit import (
 ORIGINALS = {"t1": "t1/full/1/3/ab.jpg", "m2": "media/catalog/product/a/b/ab.jpg"}
 
 
-@pytest.fixture(scope="module")
-def sqs(moto_endpoint: str) -> Iterator[Sqs]:
-    client = Sqs(moto_endpoint)
-    yield client
-    client.client.close()
-    client.sns.close()
-
-
 @pytest.fixture
 def queues(sqs: Sqs) -> Queues:
     return sqs.create()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> Settings:
-    return write_settings(tmp_path, s3_bucket, moto_endpoint)
 
 
 def stored(s3: RawS3, bucket: str, keys: list[str]) -> dict[str, bytes]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,22 +21,20 @@ from cli.main import main
 from config import Settings
 from tests import images
 from tests.conftest import RawS3
-from tests.workerkit import GUARD, PREFIX, T1_SIZES, Sqs, expected, size_keys, write_settings
+from tests.serving import free_port
+from tests.workerkit import (
+    GUARD,
+    PREFIX,
+    T1_SIZES,
+    Sqs,
+    expected,
+    settings,
+    size_keys,
+    sqs,
+    write_settings,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def sqs(moto_endpoint: str) -> Iterator[Sqs]:
-    client = Sqs(moto_endpoint)
-    yield client
-    client.client.close()
-    client.sns.close()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> Settings:
-    return write_settings(tmp_path, s3_bucket, moto_endpoint)
 
 
 def wait(check: Callable[[], bool], what: str) -> None:
@@ -47,12 +44,6 @@ def wait(check: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"still waiting after {GUARD}s for {what}")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(port: int) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiobotocore.session import AioSession
@@ -32,25 +31,14 @@ from tests.workerkit import (
     records,
     redeliveries,
     running,
+    settings,
     size_keys,
+    sqs,
     until,
     write_settings,
 )
 
 KEY = "t1/full/1/3/ab.jpg"
-
-
-@pytest.fixture(scope="module")
-def sqs(moto_endpoint: str) -> Iterator[Sqs]:
-    client = Sqs(moto_endpoint)
-    yield client
-    client.client.close()
-    client.sns.close()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> Settings:
-    return write_settings(tmp_path, s3_bucket, moto_endpoint)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import asyncio
 import json
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,3 +277,18 @@ class Recorder:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def sqs(moto_endpoint: str) -> Iterator[Sqs]:
+    """SQS and SNS on the shared moto server, for a whole worker test module."""
+    client = Sqs(moto_endpoint)
+    yield client
+    client.client.close()
+    client.sns.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, s3_bucket: str, moto_endpoint: str) -> Settings:
+    """Sites t1 (mventory) and m2 (Magento 2, explicit hashes) on a fresh bucket."""
+    return write_settings(tmp_path, s3_bucket, moto_endpoint)
