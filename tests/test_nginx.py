@@ -9,23 +9,15 @@ request; `up=-` means nginx answered by itself and proxied nothing.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, ClientSession, web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
 
-from proxy.app import create_app
-from proxy.services import SERVICES
 from tests import images
 from tests.conftest import RawS3
-from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Nginx, metric, render
-from tests.serving import GUARD, UPLOAD_KEY, free_port, make_settings, raw_get
+from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Stack, running_stack
+from tests.serving import UPLOAD_KEY, free_port, raw_get
 
 PREFIX = "media"
 ORIGINAL = "t1/full/1/3/1335478295542.jpg"
@@ -35,136 +27,12 @@ PRIVATE = "private-bucket.conf.template"
 BEARER = {"Authorization": f"Bearer {UPLOAD_KEY}"}
 
 
-def recorder(log: list[str]) -> type[AbstractAccessLogger]:
-    """An aiohttp access logger that appends `METHOD /raw/path STATUS` to `log`."""
-
-    class Recorder(AbstractAccessLogger):
-        def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-            log.append(f"{request.method} {request.raw_path} {response.status}")
-
-    return Recorder
-
-
-@dataclass
-class Stack:
-    """moto's bucket, one mediaproxy on it, and the nginx instances a test starts."""
-
-    bucket: str
-    s3: RawS3
-    http: ClientSession
-    moto: str
-    app: web.Application
-    mediaproxy: str
-    root: Path
-    log: list[str]
-    started: list[Nginx] = field(default_factory=list)
-
-    def nginx(self, template: str, **overrides: str) -> Nginx:
-        """Start nginx with `template`; `overrides` replace placeholder values."""
-        port = free_port()
-        root = self.root / f"nginx{len(self.started)}"
-        endpoint = self.moto.removeprefix("http://")
-        values = {
-            "LISTEN": f"127.0.0.1:{port}",
-            "BUCKET_SCHEME": "http",
-            "BUCKET_SERVER": endpoint,
-            "BUCKET_HOST": endpoint,
-            "BUCKET_PATH": f"/{self.bucket}/{PREFIX}",
-            "MEDIAPROXY_UPSTREAM": self.mediaproxy.removeprefix("http://"),
-            "CACHE_DIR": str(root / "cache"),
-            "ADMIN_NET": "127.0.0.1/32",
-        } | overrides
-        nginx = Nginx(root, render(template, values), port)
-        self.started.append(nginx)
-        nginx.start()
-        return nginx
-
-    def put(self, key: str, data: bytes, **extra: str) -> None:
-        self.s3.client.put_object(
-            Bucket=self.bucket, Key=f"{PREFIX}/{key}", Body=data, ContentType="image/jpeg", **extra
-        )
-
-    def keys(self, under: str) -> list[str]:
-        return [
-            key.removeprefix(f"{PREFIX}/")
-            for key in self.s3.list(self.bucket, PREFIX)
-            if key.startswith(f"{PREFIX}/{under}")
-        ]
-
-    def seen(self) -> list[str]:
-        """What reached mediaproxy, its /metrics (read by the tests) left out."""
-        return [line for line in self.log if " /metrics " not in line]
-
-    async def get(self, url: str, method: str = "GET") -> tuple[ClientResponse, bytes]:
-        async with self.http.request(method, url) as response:
-            return response, await response.read()
-
-    async def renders(self) -> float:
-        async with self.http.get(f"{self.mediaproxy}/metrics") as response:
-            return metric(await response.text(), "mediaproxy_renders_total")
-
-    async def settle(self) -> None:
-        """Wait for mediaproxy's background stores: what it rendered is in the bucket then."""
-        await self.app[SERVICES].tasks.drain(GUARD)
-
-    async def wait_for(self, check: Callable[[], Any], what: str, seconds: float = GUARD) -> None:
-        """Poll `check` (blocking calls are fine: it runs in a thread) until truthy, for
-        what gives no event to wait on (nginx writing its log)."""
-        try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    if await asyncio.to_thread(check):
-                        return
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pytest.fail(f"timed out after {seconds}s waiting for {what}")
-
-
-def make_public(s3: RawS3, bucket: str) -> None:
-    """The read policy nginx/README.md gives shops, plus `s3:HeadObject`: moto checks an
-    anonymous HEAD against that name, where AWS (which has no such action) checks GetObject."""
-    statement = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": ["s3:GetObject", "s3:HeadObject"],
-        "Resource": f"arn:aws:s3:::{bucket}/{PREFIX}/*",
-    }
-    policy = {"Version": "2012-10-17", "Statement": [statement]}
-    s3.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-
-
 @pytest.fixture
 async def stack(
     tmp_path: Path, moto_endpoint: str, s3_raw: RawS3, s3_bucket: str
 ) -> AsyncIterator[Stack]:
-    make_public(s3_raw, s3_bucket)
-    settings = make_settings(
-        tmp_path,
-        f"""
-        [server]
-        trusted_proxies = ["127.0.0.1/32"]
-        [storage]
-        url = "s3://{s3_bucket}/{PREFIX}"
-        endpoint_url = "{moto_endpoint}"
-        """,
-    )
-    log: list[str] = []
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=recorder(log))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        mediaproxy = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with ClientSession() as http:
-            stack = Stack(s3_bucket, s3_raw, http, moto_endpoint, app, mediaproxy, tmp_path, log)
-            try:
-                yield stack
-            finally:
-                for nginx in stack.started:
-                    nginx.stop()
-    finally:
-        await runner.cleanup()
+    async with running_stack(tmp_path, moto_endpoint, s3_raw, s3_bucket, prefix=PREFIX) as stack:
+        yield stack
 
 
 # (1)
@@ -179,7 +47,7 @@ async def test_existing_size_is_served_by_the_bucket_alone(stack: Stack) -> None
     assert response.headers["X-Mediaproxy"] == "bucket"
     assert [name for name in response.headers if name.lower().startswith("x-amz")] == []
     assert "Set-Cookie" not in response.headers
-    head, _ = await stack.get(f"{nginx.url}/{SIZED}", "HEAD")
+    head, _ = await stack.get(f"{nginx.url}/{SIZED}", method="HEAD")
     assert head.status == 200
     assert head.headers["Content-Length"] == str(len(body))
     # The query string never reaches S3, where `?acl`, `?tagging`... name other resources.
@@ -272,7 +140,7 @@ async def test_private_bucket_variant_serves_hits_and_misses_from_its_cache(
         again, cached = await stack.get(f"{nginx.url}/{path}")
         assert (again.headers["X-Cache-Status"], cached) == ("HIT", body)
         assert again.headers.get("Cache-Control") == first.headers.get("Cache-Control")
-    head, _ = await stack.get(f"{nginx.url}/{SIZED}", "HEAD")
+    head, _ = await stack.get(f"{nginx.url}/{SIZED}", method="HEAD")
     assert (head.status, head.headers["X-Cache-Status"]) == (200, "HIT")
     assert stack.seen() == [f"GET /{ORIGINAL} 200", f"GET /{SIZED} 200"]
     assert await stack.renders() == 1

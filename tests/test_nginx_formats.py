@@ -12,26 +12,17 @@ tests see the normalised Accept nginx sends; nginx's own log is not needed here.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientResponse, ClientSession, web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
-from yarl import URL
 
-from proxy.app import create_app
 from proxy.negotiation import choose
-from proxy.services import SERVICES
 from tests import images
 from tests.conftest import RawS3
-from tests.nginx_helpers import TEMPLATES, Nginx, render
-from tests.serving import GUARD, free_port, make_settings
+from tests.nginx_helpers import CONTENT_TYPE, TEMPLATES, Nginx, Stack, running_stack
 
 BUCKET_FIRST = "bucket-first.conf.template"
 PRIVATE = "private-bucket.conf.template"
@@ -73,49 +64,21 @@ CLIENTS: list[tuple[str | None, str]] = [
     ("image/avif;q=0,image/webp;q=0", "jpeg"),
     (None, "jpeg"),
 ]
-CONTENT_TYPE = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
 NORMALISED = {"avif": "image/avif", "webp": "image/webp", "jpeg": "-"}  # what mediaproxy gets
 
 
-def site_toml(bucket: str, moto: str) -> str:
-    return f"""
-    [server]
-    trusted_proxies = ["127.0.0.1/32"]
-    [sites.t2]
-    sizes = "300x"
-    [sites.t3]
-    sizes = "300x"
-    formats = ["webp"]
-    [sites.m2]
-    layout = "magento2"
-    formats = ["webp", "avif"]
-    [sites.m2.hashes]
-    "{HASH}" = {{ width = 240, height = 300 }}
-    [storage]
-    url = "s3://{bucket}/{PREFIX}"
-    endpoint_url = "{moto}"
-    """
-
-
-def with_formats(conf: str, lines: Mapping[str, str]) -> str:
-    """The rendered config with its formats map holding `lines` (key → formats): the one
-    edit nginx/README.md asks of a shop that enables formats."""
-    body = "\n".join(f'    {key} "{value}";' for key, value in lines.items())
-    pattern = re.compile(r"(map \$\w+ \$mediaproxy_formats \{\n).*?(\n\})", re.DOTALL)
-    edited, count = pattern.subn(lambda found: found.group(1) + body + found.group(2), conf)
-    assert count == 1, "no formats map in the template"
-    return edited
-
-
-def recorder(log: list[str]) -> type[AbstractAccessLogger]:
-    """An aiohttp access logger appending `METHOD /raw/target STATUS ACCEPT` to `log`."""
-
-    class Recorder(AbstractAccessLogger):
-        def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-            accept = request.headers.get("Accept", "-")
-            log.append(f"{request.method} {request.raw_path} {response.status} {accept}")
-
-    return Recorder
+SITES = f"""
+[sites.t2]
+sizes = "300x"
+[sites.t3]
+sizes = "300x"
+formats = ["webp"]
+[sites.m2]
+layout = "magento2"
+formats = ["webp", "avif"]
+[sites.m2.hashes]
+"{HASH}" = {{ width = 240, height = 300 }}
+"""
 
 
 def kind(data: bytes) -> str:
@@ -129,130 +92,22 @@ def kind(data: bytes) -> str:
     return "?"
 
 
-@dataclass
-class Stack:
-    """moto's bucket, one mediaproxy on it, and the nginx instances a test starts."""
-
-    bucket: str
-    s3: RawS3
-    http: ClientSession
-    moto: str
-    app: web.Application
-    mediaproxy: str
-    root: Path
-    log: list[str]
-    started: list[Nginx] = field(default_factory=list)
-
-    def nginx(self, template: str, formats: Mapping[str, str] | None = None) -> Nginx:
-        """Start nginx with `template`, its formats map holding `formats` (as shipped: None)."""
-        port = free_port()
-        root = self.root / f"nginx{len(self.started)}"
-        endpoint = self.moto.removeprefix("http://")
-        values = {
-            "LISTEN": f"127.0.0.1:{port}",
-            "BUCKET_SCHEME": "http",
-            "BUCKET_SERVER": endpoint,
-            "BUCKET_HOST": endpoint,
-            "BUCKET_PATH": f"/{self.bucket}/{PREFIX}",
-            "MEDIAPROXY_UPSTREAM": self.mediaproxy.removeprefix("http://"),
-            "CACHE_DIR": str(root / "cache"),
-            "ADMIN_NET": "127.0.0.1/32",
-        }
-        conf = render(template, values)
-        nginx = Nginx(root, conf if formats is None else with_formats(conf, formats), port)
-        self.started.append(nginx)
-        nginx.start()
-        return nginx
-
-    def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self.s3.client.put_object(
-            Bucket=self.bucket,
-            Key=f"{PREFIX}/{key}",
-            Body=data,
-            ContentType=content_type,
-            CacheControl=YEAR,
-        )
-
-    def put_variants(self, key: str) -> None:
-        """`key` and its two variants, each a labelled body with its own Content-Type."""
-        for fmt, suffix in (("jpeg", ""), ("webp", ".webp"), ("avif", ".avif")):
-            self.put(key + suffix, f"{fmt} {key}".encode(), CONTENT_TYPE[fmt])
-
-    def keys(self, under: str) -> list[str]:
-        listed = self.s3.list(self.bucket, f"{PREFIX}/{under}")
-        return sorted(key.removeprefix(f"{PREFIX}/") for key in listed)
-
-    def seen(self) -> list[str]:
-        """What reached mediaproxy."""
-        return list(self.log)
-
-    async def get(
-        self, url: str, accept: str | None, headers: Mapping[str, str] | None = None
-    ) -> tuple[ClientResponse, bytes]:
-        """GET `url` byte for byte with that Accept header (None: no Accept at all)."""
-        sent = dict(headers or {})
-        if accept is not None:
-            sent["Accept"] = accept
-        skip = () if accept is not None else ("Accept",)
-        async with self.http.get(
-            URL(url, encoded=True), headers=sent, skip_auto_headers=skip
-        ) as response:
-            return response, await response.read()
-
-    async def settle(self) -> None:
-        """Wait for mediaproxy's background stores: what it rendered is in the bucket then."""
-        await self.app[SERVICES].tasks.drain(GUARD)
-
-    async def wait_for(self, check: Callable[[], bool], what: str) -> None:
-        """Poll `check` (it runs in a thread) until true, for state with no event to wait
-        on (nginx committing a cache file)."""
-        try:
-            async with asyncio.timeout(GUARD):
-                while True:
-                    if await asyncio.to_thread(check):
-                        return
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pytest.fail(f"timed out after {GUARD}s waiting for {what}")
-
-
-def make_public(s3: RawS3, bucket: str) -> None:
-    """The read policy nginx/README.md gives shops, plus `s3:HeadObject` (see test_nginx)."""
-    statement = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": ["s3:GetObject", "s3:HeadObject"],
-        "Resource": f"arn:aws:s3:::{bucket}/{PREFIX}/*",
-    }
-    policy = {"Version": "2012-10-17", "Statement": [statement]}
-    s3.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-
-
 @pytest.fixture
 async def stack(
     tmp_path: Path, moto_endpoint: str, s3_raw: RawS3, s3_bucket: str
 ) -> AsyncIterator[Stack]:
-    make_public(s3_raw, s3_bucket)
-    settings = make_settings(
-        tmp_path, site_toml(s3_bucket, moto_endpoint), site='formats = ["avif", "webp"]'
-    )
-    log: list[str] = []
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=recorder(log))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        mediaproxy = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with ClientSession() as http:
-            stack = Stack(s3_bucket, s3_raw, http, moto_endpoint, app, mediaproxy, tmp_path, log)
-            try:
-                yield stack
-            finally:
-                for nginx in stack.started:
-                    nginx.stop()
-    finally:
-        await runner.cleanup()
+    async with running_stack(
+        tmp_path,
+        moto_endpoint,
+        s3_raw,
+        s3_bucket,
+        prefix=PREFIX,
+        sites=SITES,
+        t1='formats = ["avif", "webp"]',
+        cache_control=YEAR,
+        log_accept=True,
+    ) as stack:
+        yield stack
 
 
 def cache_files(nginx: Nginx) -> int:

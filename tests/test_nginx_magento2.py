@@ -11,23 +11,16 @@ which upstream answered each request; `up=-` means nginx answered by itself.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientResponse, ClientSession, web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
-from yarl import URL
+from aiohttp import ClientResponse
 
-from proxy.app import create_app
-from proxy.services import SERVICES
 from tests import images
 from tests.conftest import RawS3
-from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Nginx, metric, render
-from tests.serving import UPLOAD_KEY, dims, free_port, make_settings, raw_get
+from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Stack, running_stack
+from tests.serving import UPLOAD_KEY, dims, raw_get
 
 MAGENTO2 = "magento2.conf.template"
 PRIVATE = "magento2-private-bucket.conf.template"
@@ -41,9 +34,7 @@ REL = "a/b/ab.jpg"
 QUERY = "width=240&height=300&store=default&image-type=image"
 BEARER = {"Authorization": f"Bearer {UPLOAD_KEY}"}
 YEAR = "public, max-age=31536000"
-SITE = f"""
-[server]
-trusted_proxies = ["127.0.0.1/32"]
+SITES = f"""
 [sites.m2]
 layout = "magento2"
 upload_keys = ["{UPLOAD_KEY}"]
@@ -54,135 +45,14 @@ upload_allow = ["127.0.0.1/32"]
 """
 
 
-def recorder(log: list[str]) -> type[AbstractAccessLogger]:
-    """An aiohttp access logger that appends `METHOD /raw/target STATUS` to `log`."""
-
-    class Recorder(AbstractAccessLogger):
-        def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-            log.append(f"{request.method} {request.raw_path} {response.status}")
-
-    return Recorder
-
-
-@dataclass
-class Stack:
-    """moto's bucket, one mediaproxy on it, and the nginx instances a test starts."""
-
-    bucket: str
-    s3: RawS3
-    http: ClientSession
-    moto: str
-    app: web.Application
-    mediaproxy: str
-    root: Path
-    log: list[str]
-    started: list[Nginx] = field(default_factory=list)
-
-    def nginx(self, template: str, **overrides: str) -> Nginx:
-        """Start nginx with `template`; `overrides` replace placeholder values."""
-        port = free_port()
-        root = self.root / f"nginx{len(self.started)}"
-        endpoint = self.moto.removeprefix("http://")
-        values = {
-            "LISTEN": f"127.0.0.1:{port}",
-            "BUCKET_SCHEME": "http",
-            "BUCKET_SERVER": endpoint,
-            "BUCKET_HOST": endpoint,
-            "BUCKET_PATH": f"/{self.bucket}/{PREFIX}",
-            "MEDIAPROXY_UPSTREAM": self.mediaproxy.removeprefix("http://"),
-            "CACHE_DIR": str(root / "cache"),
-            "ADMIN_NET": "127.0.0.1/32",
-        } | overrides
-        nginx = Nginx(root, render(template, values), port)
-        self.started.append(nginx)
-        nginx.start()
-        return nginx
-
-    def put(self, key: str, data: bytes) -> None:
-        self.s3.client.put_object(
-            Bucket=self.bucket,
-            Key=f"{PREFIX}/{key}",
-            Body=data,
-            ContentType="image/jpeg",
-            CacheControl=YEAR,
-        )
-
-    def read(self, key: str) -> bytes:
-        return self.s3.get(self.bucket, f"{PREFIX}/{key}")[0]
-
-    def keys(self, under: str) -> list[str]:
-        listed = self.s3.list(self.bucket, f"{PREFIX}/{under}")
-        return sorted(key.removeprefix(f"{PREFIX}/") for key in listed)
-
-    def seen(self) -> list[str]:
-        """What reached mediaproxy, its /metrics (read by the tests) left out."""
-        return [line for line in self.log if " /metrics " not in line]
-
-    async def get(
-        self, url: str, method: str = "GET", headers: dict[str, str] | None = None
-    ) -> tuple[ClientResponse, bytes]:
-        """`url` goes out byte for byte: yarl would decode `wid%74h` to `width`."""
-        async with self.http.request(method, URL(url, encoded=True), headers=headers) as response:
-            return response, await response.read()
-
-    async def renders(self) -> float:
-        async with self.http.get(f"{self.mediaproxy}/metrics") as response:
-            return metric(await response.text(), "mediaproxy_renders_total")
-
-    async def settled(self) -> None:
-        """Every background store mediaproxy started has finished (or failed)."""
-        await self.app[SERVICES].tasks.drain(10)
-
-    async def wait_for(self, check: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
-        """Poll `check` (blocking calls are fine: it runs in a thread) until true: for
-        state with no event to wait on, such as nginx's log line after its answer."""
-        try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    if await asyncio.to_thread(check):
-                        return
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pytest.fail(f"timed out after {seconds}s waiting for {what}")
-
-
-def make_public(s3: RawS3, bucket: str) -> None:
-    """The read policy nginx/README.md gives shops, plus `s3:HeadObject`: moto checks an
-    anonymous HEAD against that name, where AWS (which has no such action) checks GetObject."""
-    statement = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": ["s3:GetObject", "s3:HeadObject"],
-        "Resource": f"arn:aws:s3:::{bucket}/{PREFIX}/*",
-    }
-    policy = {"Version": "2012-10-17", "Statement": [statement]}
-    s3.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-
-
 @pytest.fixture
 async def stack(
     tmp_path: Path, moto_endpoint: str, s3_raw: RawS3, s3_bucket: str
 ) -> AsyncIterator[Stack]:
-    make_public(s3_raw, s3_bucket)
-    storage = f'[storage]\nurl = "s3://{s3_bucket}/{PREFIX}"\nendpoint_url = "{moto_endpoint}"\n'
-    settings = make_settings(tmp_path, SITE + storage)
-    log: list[str] = []
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=recorder(log))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        mediaproxy = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with ClientSession() as http:
-            stack = Stack(s3_bucket, s3_raw, http, moto_endpoint, app, mediaproxy, tmp_path, log)
-            try:
-                yield stack
-            finally:
-                for nginx in stack.started:
-                    nginx.stop()
-    finally:
-        await runner.cleanup()
+    async with running_stack(
+        tmp_path, moto_endpoint, s3_raw, s3_bucket, prefix=PREFIX, sites=SITES, cache_control=YEAR
+    ) as stack:
+        yield stack
 
 
 def assert_bucket_headers(response: ClientResponse) -> None:
@@ -215,7 +85,7 @@ async def test_originals_and_existing_sizes_are_served_by_the_bucket_alone(stack
         response, data = await stack.get(f"{nginx.url}{target}")
         assert (target, response.status, data) == (target, 200, body)
         assert_bucket_headers(response)
-        head, _ = await stack.get(f"{nginx.url}{target}", "HEAD")
+        head, _ = await stack.get(f"{nginx.url}{target}", method="HEAD")
         assert (head.status, head.headers["Content-Length"]) == (200, str(len(body)))
         revalidate = {"If-None-Match": response.headers["ETag"]}
         cached, _ = await stack.get(f"{nginx.url}{target}", headers=revalidate)
@@ -304,7 +174,7 @@ async def test_hash_miss_is_rendered_once_then_served_by_the_bucket(stack: Stack
     # proxy_cache_lock: one request reached mediaproxy, the other nine waited for its answer.
     assert stack.seen() == [f"GET {target} 200"]
     key = f"{KEY_PREFIX}/cache/{HASH}/{REL}"
-    await stack.settled()  # mediaproxy's store back into the bucket has landed
+    await stack.settle()  # mediaproxy's store back into the bucket has landed
     assert stack.keys(f"{KEY_PREFIX}/cache/") == [key]
     assert stack.read(key) == rendered
     second, data = await stack.get(f"{nginx.url}{target}")
@@ -350,7 +220,7 @@ async def test_query_miss_is_rendered_once_stored_under_its_size_then_served_by_
     assert line in {f"GET {target} 200" for target in targets}
     assert await stack.renders() == 1
     key = f"{KEY_PREFIX}/cache/240x300/{REL}"
-    await stack.settled()  # mediaproxy's store back into the bucket has landed
+    await stack.settle()  # mediaproxy's store back into the bucket has landed
     assert stack.keys(f"{KEY_PREFIX}/cache/") == [key]
     assert stack.read(key) == rendered
     # From now on the bucket answers the query (any store, image-type or order) and the path.
@@ -384,7 +254,7 @@ async def test_unknown_sizes_are_mediaproxys_404_and_write_nothing(stack: Stack)
     # The size's own path is the same object, so nginx answers it from the same cache entry.
     response, _ = await stack.get(f"{nginx.url}{URL_PREFIX}/cache/241x300/{REL}")
     assert (response.status, response.headers["X-Cache-Status"]) == (404, "HIT")
-    await stack.settled()
+    await stack.settle()
     assert stack.keys(f"{KEY_PREFIX}/") == [f"{KEY_PREFIX}/{REL}"]
     assert stack.seen() == [f"GET {target} 404" for target in unknown]
     assert await stack.renders() == 0
