@@ -3,7 +3,7 @@
     python -m bench.bare --port P --body FILE --headers '{"Content-Type": "image/jpeg"}'
 
 Same response as mediaproxy's memory hit (body and headers), none of its work: no path
-parsing, cache lookup, middleware, metrics or access log.
+parsing, cache lookup, error guard, metrics or access log.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import proxy.app
 from bench.report import percentile
 from cli import main as cli
 from config import Settings
+from layouts import Router
 from proxy.app import create_app
 from proxy.services import SERVICES
 from storage import Storage
@@ -79,9 +80,10 @@ def with_bench_routes(
     storage: Storage | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    router: Router | None = None,
 ) -> web.Application:
     """The real app plus the sampler and the bench-only routes."""
-    app = create_app(settings, storage, clock=clock)
+    app = create_app(settings, storage, clock=clock, router=router)
     sampler = LagSampler()
     app.on_startup.append(sampler.start)
     app.on_cleanup.append(sampler.stop)

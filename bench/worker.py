@@ -38,6 +38,7 @@ from bulk.events import Location, connect, enqueue
 from bulk.pregen import plan
 from cli.console import open_for
 from config import Settings, load_settings
+from layouts import Router
 
 BENCH = "13 worker"
 REGION = "us-east-1"
@@ -198,7 +199,7 @@ def _enqueued(settings: Settings, queue: str, fleet: list[procs.Proc], count: in
         clients = await connect(settings, queue, max_connections=16)
         try:
             run = Run("pregen")
-            jobs = await plan(clients.storage, settings, options, run)
+            jobs = await plan(clients.storage, Router.from_settings(settings), options, run)
             await enqueue(clients.queue, jobs, Location.of(settings.storage.url), run)
         finally:
             await clients.close()

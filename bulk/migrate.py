@@ -146,11 +146,19 @@ async def plan_migrate(
 
 
 async def migrate(
-    storage: Storage, settings: Settings, options: MigrateOptions, run: Run | None = None
+    storage: Storage,
+    settings: Settings,
+    options: MigrateOptions,
+    run: Run | None = None,
+    *,
+    router: Router | None = None,
 ) -> Report:
-    """Upload the tree and make the sizes; failures are recorded, never raised."""
+    """Upload the tree and make the sizes; failures are recorded, never raised.
+    `router`: the sites' layouts, already built from `settings` (default: built here)."""
     run = run or Run("migrate")
-    layout = Router.from_settings(settings).layouts[options.site]
+    if router is None:
+        router = Router.from_settings(settings)
+    layout = router.layouts[options.site]
     work = await plan_migrate(storage, layout, options, run)
     uploads = sum(job.local is not None for job in work)
     run.notice(

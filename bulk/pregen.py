@@ -1,9 +1,14 @@
 """`pregen`: make every configured size that is missing from storage, on every core.
 
-In-process entry point (what the CLI and a benchmark call):
+In-process entry point (what a benchmark or a script calls):
 
     run = Run("pregen")                       # quiet; failures in run.report.failures
     report = await pregen(storage, settings, PregenOptions(jobs=8), run)
+
+Building the sites' layouts is not free (a Magento 2 site reads its view.xml files and
+computes its hash table), so a caller that already holds a Router passes it,
+`pregen(..., router=router)`, and none is built here; the CLI builds one per run and calls
+`plan(storage, router, ...)` and the engine itself (for `--dry-run` and `--enqueue`).
 
 It plans from listings (plan.py), then hands the jobs to the engine (engine.py). Nothing
 is written but whole objects, so an interrupted run is resumed by running it again: the
@@ -96,10 +101,10 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return names
 
 
-async def plan(storage: Storage, settings: Settings, options: PregenOptions, run: Run) -> list[Job]:
+async def plan(storage: Storage, router: Router, options: PregenOptions, run: Run) -> list[Job]:
     """Every job of the run, site after site, with a notice per site of what was found."""
     work: list[Job] = []
-    for layout in select_sites(Router.from_settings(settings), options.sites):
+    for layout in select_sites(router, options.sites):
         sizes = select_sizes(layout, options.sizes, options.formats)
         skipped = run.report.skipped
         jobs = await plan_site(
@@ -117,15 +122,23 @@ async def plan(storage: Storage, settings: Settings, options: PregenOptions, run
 
 
 async def pregen(
-    storage: Storage, settings: Settings, options: PregenOptions, run: Run | None = None
+    storage: Storage,
+    settings: Settings,
+    options: PregenOptions,
+    run: Run | None = None,
+    *,
+    router: Router | None = None,
 ) -> Report:
     """Make what is missing (everything with `overwrite`); see the module docstring.
+    `router`: the sites' layouts, already built from `settings` (default: built here).
 
     Raises PregenUsageError before any work for an unknown site or size; every other
     problem is recorded in the report and the run goes on.
     """
     run = run or Run("pregen")
-    work = await plan(storage, settings, options, run)
+    if router is None:
+        router = Router.from_settings(settings)
+    work = await plan(storage, router, options, run)
     await Engine(storage, settings, run, jobs=options.workers).execute(work)
     run.report.finished = time.monotonic()
     return run.report

@@ -1,4 +1,6 @@
-"""What every subcommand shares: the --config option, given before or after the command."""
+"""What every subcommand shares: the --config option, given before or after the command,
+and how it is run: `run(args, settings, router)`, with the router (every site's layout)
+built once by cli.main and passed down, never rebuilt by a command."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from config import Settings
+from layouts import Router
+
 CONFIG_HELP = "TOML config file (default: $MEDIAPROXY_CONFIG, else the embedded default)"
 Subparsers = Any  # argparse's _SubParsersAction is private
-Runner = Callable[..., int]
+Runner = Callable[[argparse.Namespace, Settings, Router], int]
 
 
 def add_command(

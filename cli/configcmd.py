@@ -9,6 +9,7 @@ from typing import Any
 
 from cli.common import Subparsers, add_command
 from config import Settings
+from layouts import Router
 
 
 def register(subparsers: Subparsers) -> None:
@@ -23,7 +24,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("action", choices=["check", "show"])
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     if args.action == "check":
         print(f"config ok: {settings.source}; sites: {', '.join(settings.sites)}")
     else:

@@ -41,8 +41,8 @@ def register(subparsers: Subparsers) -> None:
     )
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    layout = Router.from_settings(settings).layouts.get(args.site)
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
+    layout = router.layouts.get(args.site)
     if layout is None:
         return console.usage_error(
             "delete", f"unknown site {args.site!r} (configured: {', '.join(settings.sites)})"

@@ -30,8 +30,8 @@ def sample_jpeg(width: int = 1600, height: int = 1200, hue: float = 0.0) -> byte
     return data
 
 
-async def seed_demo(settings: Settings, base_url: str) -> None:
-    layout = Router.from_settings(settings).layouts.get(DEMO_SITE)
+async def seed_demo(settings: Settings, router: Router, base_url: str) -> None:
+    layout = router.layouts.get(DEMO_SITE)
     if layout is None:
         return
     storage = await open_storage(settings.storage)

@@ -43,12 +43,14 @@ def register(subparsers: Subparsers) -> None:
     )
 
 
-def _usage(args: argparse.Namespace, settings: Settings) -> int:  # argparse requires TOOL
+def _usage(  # argparse requires TOOL
+    args: argparse.Namespace, settings: Settings, router: Router
+) -> int:
     return console.usage_error("magento2", "give a tool, e.g. `magento2 hashes --site S`")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    layout = Router.from_settings(settings).layouts.get(args.site)
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
+    layout = router.layouts.get(args.site)
     if not isinstance(layout, Magento2Layout):
         magento2_sites = [s.name for s in settings.sites.values() if s.layout == "magento2"]
         return console.usage_error(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from cli import configcmd, delete, magento2, migrate, pregen, serve, worker
 from cli.common import CONFIG_HELP
 from config import ConfigError, Settings, load_settings
-from layouts import check_layouts
+from layouts import LayoutConfigError, Router
 
 COMMANDS = [serve, pregen, migrate, delete, magento2, configcmd, worker]
 
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load(args)
+        settings, router = load(args)
     except ConfigError as error:
         print("mediaproxy: the configuration has problems:", file=sys.stderr)
         for problem in error.problems:
@@ -52,22 +52,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Fix them and run `mediaproxy config check` again.", file=sys.stderr)
         return 2
     try:
-        code: int = args.run(args, settings)
+        code: int = args.run(args, settings, router)
     except BrokenPipeError:  # `mediaproxy ... | head`: the reader left, as Python's docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return code
 
 
-def load(args: argparse.Namespace) -> Settings:
-    """Settings, and every site's layout built once, so a view.xml or crypt-key problem is a
-    config error (exit 2) like any other rather than a failure later on."""
+def load(args: argparse.Namespace) -> tuple[Settings, Router]:
+    """Settings, and the router of every site's layout, built here once for the whole run
+    (a Magento 2 layout reads its view.xml files and computes its hash table): the command
+    and the bulk core it calls are handed this router and never build layouts again."""
     path = getattr(args, "config", None) or os.environ.get("MEDIAPROXY_CONFIG") or None
     settings = load_settings(path)
-    problems = check_layouts(settings)
-    if problems:
-        raise ConfigError(problems)
-    return settings
+    return settings, build_router(settings)
+
+
+def build_router(settings: Settings) -> Router:
+    """Every site's layout, so a view.xml or crypt-key problem is a config error (exit 2)
+    like any other rather than a failure later on."""
+    try:
+        return Router.from_settings(settings)
+    except LayoutConfigError as error:
+        raise ConfigError(error.problems) from None
 
 
 if __name__ == "__main__":

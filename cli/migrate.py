@@ -10,6 +10,7 @@ from bulk.run import Run
 from cli import console
 from cli.common import Subparsers, add_bulk_options, add_command
 from config import Settings
+from layouts import Router
 
 DESCRIPTION = """\
 Upload every image under SRC_DIR, a Magento media/catalog/product folder, to
@@ -51,9 +52,9 @@ def register(subparsers: Subparsers) -> None:
     add_bulk_options(parser)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     source: Path = args.source
-    if args.site not in settings.sites:
+    if args.site not in router.layouts:
         return console.usage_error(
             "migrate", f"unknown site {args.site!r} (configured: {', '.join(settings.sites)})"
         )
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def work(bulk: Run) -> None:
         storage = await console.open_for(settings, options.workers)
         try:
-            await migrate(storage, settings, options, bulk)
+            await migrate(storage, settings, options, bulk, router=router)
         finally:
             await storage.close()
 

@@ -89,25 +89,25 @@ def register(subparsers: Subparsers) -> None:
     add_bulk_options(parser)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     try:
         sizes = parse_size_list(args.sizes) if args.sizes is not None else None
         formats = parse_formats(args.formats) if args.formats is not None else None
         options = PregenOptions(
             tuple(args.site), sizes, args.overwrite, args.jobs, args.shard, formats
         )
-        for layout in select_sites(Router.from_settings(settings), options.sites):
+        for layout in select_sites(router, options.sites):
             select_sizes(layout, options.sizes, options.formats)
     except PregenUsageError as error:
         return console.usage_error("pregen", str(error))
 
     async def work(bulk: Run) -> None:
         if args.enqueue and not args.dry_run:
-            await _enqueue(settings, options, args.enqueue, bulk)
+            await _enqueue(settings, router, options, args.enqueue, bulk)
             return
         storage = await console.open_for(settings, options.workers)
         try:
-            jobs = await plan(storage, settings, options, bulk)
+            jobs = await plan(storage, router, options, bulk)
             if args.dry_run:
                 bulk.report.dry_run = True
                 print_plan(jobs, sys.stdout)
@@ -119,7 +119,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return console.execute("pregen", work, args.errors)
 
 
-async def _enqueue(settings: Settings, options: PregenOptions, url: str, bulk: Run) -> None:
+async def _enqueue(
+    settings: Settings, router: Router, options: PregenOptions, url: str, bulk: Run
+) -> None:
     """Plan as usual, then send the jobs to the queue instead of rendering them."""
     try:
         clients = await connect(settings, url, max_connections=16)
@@ -130,7 +132,7 @@ async def _enqueue(settings: Settings, options: PregenOptions, url: str, bulk: R
             await clients.queue.attributes()
         except QueueError as error:
             raise console.UsageError(f"--enqueue {url}: {error}") from error
-        jobs = await plan(clients.storage, settings, options, bulk)
+        jobs = await plan(clients.storage, router, options, bulk)
         await enqueue(clients.queue, jobs, Location.of(settings.storage.url), bulk)
     finally:
         await clients.close()

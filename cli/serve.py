@@ -9,6 +9,7 @@ import logging
 from cli.common import Subparsers, add_command
 from cli.demo import seed_demo
 from config import Settings
+from layouts import Router
 from proxy.app import run_server
 from rendering import configure_malloc
 from resize import configure_libvips
@@ -28,14 +29,14 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--port", type=int, help="port to bind (default: server.port)")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     configure_malloc(compact=settings.resize.compact_memory)
     configure_libvips()  # before the demo seeding touches libvips
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     if settings.source == "embedded default":
-        asyncio.run(seed_demo(settings, f"http://{host}:{port}"))
+        asyncio.run(seed_demo(settings, router, f"http://{host}:{port}"))
     logging.getLogger("mediaproxy").info(
         "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
         host,
@@ -44,5 +45,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings.storage.url,
         ", ".join(settings.sites),
     )
-    run_server(settings, host, port)
+    run_server(settings, host, port, router)
     return 0

@@ -17,6 +17,7 @@ from bulk.events import Clients, QueueError, Worker, WorkerMetrics, WorkerOption
 from bulk.report import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from cli.common import Subparsers, add_command, positive_int
 from config import Settings
+from layouts import Router
 
 log = logging.getLogger("mediaproxy.worker")
 
@@ -98,7 +99,7 @@ def register(subparsers: Subparsers) -> None:
     )
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pyvips").setLevel(logging.ERROR)
     options = WorkerOptions(
@@ -120,14 +121,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_main(settings, args.queue, options, metrics))
+            return runner.run(_main(settings, router, args.queue, options, metrics))
     finally:
         if server is not None:
             server.shutdown()
 
 
 async def _main(
-    settings: Settings, url: str, options: WorkerOptions, metrics: WorkerMetrics
+    settings: Settings, router: Router, url: str, options: WorkerOptions, metrics: WorkerMetrics
 ) -> int:
     try:
         clients = await connect(settings, url, max_connections=options.lanes * 10)
@@ -135,13 +136,18 @@ async def _main(
         print(f"mediaproxy worker: storage.url: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return await _work(clients, settings, url, options, metrics)
+        return await _work(clients, settings, router, url, options, metrics)
     finally:
         await clients.close()
 
 
 async def _work(
-    clients: Clients, settings: Settings, url: str, options: WorkerOptions, metrics: WorkerMetrics
+    clients: Clients,
+    settings: Settings,
+    router: Router,
+    url: str,
+    options: WorkerOptions,
+    metrics: WorkerMetrics,
 ) -> int:
     try:
         attributes = await clients.queue.attributes()
@@ -154,7 +160,7 @@ async def _work(
             "forever; give the queue a dead-letter queue (maxReceiveCount 5, say)",
             url,
         )
-    worker = Worker(clients.storage, clients.queue, settings, options, metrics)
+    worker = Worker(clients.storage, clients.queue, settings, options, metrics, router)
     task = asyncio.current_task()
     assert task is not None
     stopped: list[signal.Signals] = []

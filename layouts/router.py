@@ -43,7 +43,17 @@ class Router:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Router:
-        return cls([build_layout(site) for site in settings.sites.values()])
+        """Every site's layout; LayoutConfigError listing every problem of every site."""
+        layouts: list[SiteLayout] = []
+        problems: list[str] = []
+        for site in settings.sites.values():
+            try:
+                layouts.append(build_layout(site))
+            except LayoutConfigError as error:
+                problems += error.problems
+        if problems:
+            raise LayoutConfigError(problems)
+        return cls(layouts)
 
     def parse(self, raw_target: str, host: str | None = None) -> ImageRequest:
         """Raise BadPath (400) or UnknownImage (404) unless the target names an image."""
@@ -98,14 +108,12 @@ def build_layout(site: SiteSettings) -> SiteLayout:
 
 
 def check_layouts(settings: Settings) -> list[str]:
-    """Every problem of every site's layout, for `config check` and start-up."""
-    problems: list[str] = []
-    for site in settings.sites.values():
-        try:
-            build_layout(site)
-        except LayoutConfigError as error:
-            problems += error.problems
-    return problems
+    """Every problem of every site's layout."""
+    try:
+        Router.from_settings(settings)
+    except LayoutConfigError as error:
+        return error.problems
+    return []
 
 
 def _host_name(host: str | None) -> str:

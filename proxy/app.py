@@ -11,9 +11,10 @@ import uvloop
 from aiohttp import web
 
 from config import Settings
+from layouts import Router
 from proxy import health, reads, writes
 from proxy.accesslog import AccessLogger
-from proxy.middleware import ERROR_LOG, ServerErrorLog, problems
+from proxy.guard import ERROR_LOG, ServerErrorLog, guarded, method_not_allowed
 from proxy.services import SERVICES, Services
 from resize import configure_libvips
 from storage import Storage, open_storage
@@ -27,30 +28,32 @@ def create_app(
     storage: Storage | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    router: Router | None = None,
 ) -> web.Application:
     """Build the app; `storage` injects an open backend (tests), else it is opened from config.
 
-    An injected storage stays the caller's to close. `clock` drives the memory cache's
+    An injected storage stays the caller's to close; `router` is the sites' layouts, when
+    the caller built them already (else built from settings). `clock` drives the memory cache's
     expiry and the error log's rate limit (tests pass a fake one).
     """
-    app = web.Application(middlewares=[problems], client_max_size=settings.resize.max_source_bytes)
+    app = web.Application(client_max_size=settings.resize.max_source_bytes)
     app[ERROR_LOG] = ServerErrorLog(clock=clock)
-    app.cleanup_ctx.append(_lifetime(settings, storage, clock))
-    app.router.add_get("/", health.index)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/{path:.*}", reads.handle_read)
-    app.on_response_prepare.append(reads.add_vary)
-    app.router.add_put("/{path:.*}", writes.handle_put)
-    app.router.add_delete("/{path:.*}", writes.handle_delete)
+    app.cleanup_ctx.append(_lifetime(settings, storage, clock, router))
+    app.router.add_get("/", guarded(health.index, counted=False))
+    app.router.add_get("/healthz", guarded(health.healthz, counted=False))
+    app.router.add_get("/readyz", guarded(health.readyz, counted=False))
+    app.router.add_get("/metrics", guarded(health.metrics, counted=False))
+    app.router.add_get("/{path:.*}", guarded(reads.handle_read))
+    app.router.add_put("/{path:.*}", guarded(writes.handle_put))
+    app.router.add_delete("/{path:.*}", guarded(writes.handle_delete))
+    app.router.add_route("*", "/{path:.*}", guarded(method_not_allowed))
     return app
 
 
-def run_server(settings: Settings, host: str, port: int) -> None:
+def run_server(settings: Settings, host: str, port: int, router: Router | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then drain: renders finish, background stores land."""
     web.run_app(
-        create_app(settings),
+        create_app(settings, router=router),
         host=host,
         port=port,
         loop=uvloop.new_event_loop(),
@@ -74,12 +77,12 @@ def connection_options(settings: Settings) -> dict[str, Any]:
 
 
 def _lifetime(
-    settings: Settings, injected: Storage | None, clock: Callable[[], float]
+    settings: Settings, injected: Storage | None, clock: Callable[[], float], router: Router | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         configure_libvips()
         storage = injected or await open_storage(settings.storage)
-        services = Services.build(settings, storage, clock)
+        services = Services.build(settings, storage, clock, router)
         app[SERVICES] = services
         try:
             yield

@@ -1,13 +1,13 @@
 """Errors that reach the client, each with its HTTP status and a short public reason.
 
-    HTTPProblem                      status + reason, rendered by proxy.middleware
+    HTTPProblem                      status + reason, rendered by proxy.guard
     ├── BadRequest         400       a request the API cannot take (bad argument, size as target)
     ├── NotFound           404       unknown site, size or object
     ├── Unauthorized       401       missing or wrong upload key
     ├── Forbidden          403       client address not allowed to write
     ├── PayloadTooLarge    413       upload body over the byte limit
 
-All of them, and the other packages' own families, are `problems.Problem`s: proxy.middleware
+All of them, and the other packages' own families, are `problems.Problem`s: proxy.guard
 turns any Problem into a response with its status and reason.
 """
 

@@ -25,7 +25,6 @@ from rendering import OriginalMissing
 from storage import Body, GetStatus, ObjectMeta, StorageError
 
 STREAM_CHUNK = 256 * 1024
-VARY_ACCEPT = web.RequestKey("vary_accept", bool)
 log = logging.getLogger("mediaproxy")
 
 
@@ -67,15 +66,9 @@ def negotiate(request: web.Request, image: ImageRequest) -> ImageRequest:
     size, layout = image.size, image.layout
     if size is None or not layout.formats or size.suffix:
         return image
-    request[VARY_ACCEPT] = True
+    request[responses.VARY_ACCEPT] = True
     fmt = negotiation.choose(request.headers.get("Accept", ""), layout.formats)
     return image if fmt is None else layout.request(image.rel, layout.variant(size, fmt))
-
-
-async def add_vary(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the header goes on whatever answers a negotiated request."""
-    if request.get(VARY_ACCEPT):
-        response.headers["Vary"] = "Accept"
 
 
 async def _from_storage(
@@ -140,6 +133,7 @@ async def _stream(request: web.Request, stream: _Stream, send_timeout: float) ->
     failing mid-body all end the same way: the connection is dropped."""
     response = web.StreamResponse(headers=stream.headers)
     response.content_length = stream.size
+    responses.add_vary(request, response)
     try:
         await response.prepare(request)
         async for chunk in stream.body.iter_chunks(STREAM_CHUNK):

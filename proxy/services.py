@@ -60,14 +60,19 @@ class Services:
 
     @classmethod
     def build(
-        cls, settings: Settings, storage: Storage, clock: Callable[[], float] = time.monotonic
+        cls,
+        settings: Settings,
+        storage: Storage,
+        clock: Callable[[], float] = time.monotonic,
+        router: Router | None = None,
     ) -> Services:
-        """`clock` drives memory-cache expiry (tests pass a fake one)."""
+        """`clock` drives memory-cache expiry (tests pass a fake one); `router` is the
+        sites' layouts if the caller built them already."""
         metrics = Metrics()
         cache = settings.cache
         return cls(
             settings=settings,
-            router=Router.from_settings(settings),
+            router=router or Router.from_settings(settings),
             storage=InstrumentedStorage(storage, metrics),
             metrics=metrics,
             pool=ResizePool(

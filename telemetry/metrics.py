@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -10,6 +13,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -20,15 +25,13 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` gauges: noise
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "mediaproxy_requests",
-            "HTTP requests by method and status",
-            ["method", "status"],
-            registry=r,
+        # Counted on every request: plain ints, read at scrape time (see LoopCounter).
+        self.requests = LoopCounter(
+            "mediaproxy_requests", "HTTP requests by method and status", ("method", "status")
         )
-        self.cache = Counter(
-            "mediaproxy_cache", "Where reads were answered from", ["result"], registry=r
-        )
+        self.cache = LoopCounter("mediaproxy_cache", "Where reads were answered from", ("result",))
+        r.register(self.requests)
+        r.register(self.cache)
         self.coalesced = Counter(
             "mediaproxy_coalesced", "Requests that joined a render already under way", registry=r
         )
@@ -79,19 +82,48 @@ class Metrics:
             registry=r,
         )
 
-        # Label lookups cost microseconds each; the hot path uses these bound children.
         self.memory_hits = self.cache.labels("memory")
         self.storage_hits = self.cache.labels("storage")
         self.misses = self.cache.labels("miss")
-        self._request_children: dict[tuple[str, int], Counter] = {}
 
     def count_request(self, method: str, status: int) -> None:
         method = method if method in _METHODS else "other"  # clients may send any token
-        child = self._request_children.get((method, status))
-        if child is None:
-            child = self.requests.labels(method, str(status))
-            self._request_children[(method, status)] = child
-        child.inc()
+        self.requests.counts[method, str(status)] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class LoopCounter(Collector):
+    """A labelled counter kept as plain ints, for counts made on the event loop only.
+
+    A prometheus_client child takes a lock on every `inc()`; on a memory hit, where the
+    whole request costs ~60 µs of Python, the two counters it bumps measurably cut the
+    request rate. Here an increment is one dict update; the family is built at scrape time.
+    """
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        self.name, self.documentation, self.label_names = name, documentation, labels
+        self.counts: Tally[tuple[str, ...]] = Tally()
+
+    def labels(self, *values: str) -> BoundCount:
+        return BoundCount(self.counts, values)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.label_names)
+        for values, count in sorted(self.counts.items()):
+            family.add_metric(values, count)
+        yield family
+
+
+class BoundCount:
+    """One label set of a LoopCounter, bound once so the hot path skips the lookup."""
+
+    __slots__ = ("_counts", "_values")
+
+    def __init__(self, counts: Tally[tuple[str, ...]], values: tuple[str, ...]) -> None:
+        self._counts, self._values = counts, values
+        counts[values] += 0  # listed at zero from the start, as a prometheus child is
+
+    def inc(self) -> None:
+        self._counts[self._values] += 1

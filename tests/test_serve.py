@@ -367,13 +367,35 @@ async def test_event_loop_stays_responsive_while_the_pool_is_saturated(
     assert {r.status for r in responses} == {200}
 
 
-async def test_health_ready_and_metrics(make_client: MakeClient) -> None:
+async def test_health_ready_and_metrics(make_client: MakeClient, storage: Storage) -> None:
+    await storage.put(ORIGINAL, images.jpeg(400, 300), content_type="image/jpeg")
     client = await make_client()
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
+    for _ in range(3):  # a render, then two memory hits
+        assert (await client.get("/t1/300x300/1/3/1335478295542.jpg")).status == 200
+    assert (await client.get("/t1/300x300/1/3/none.jpg")).status == 404
     text = await metrics_of(client)
-    assert "mediaproxy_requests_total" in text
+    # Probes and scrapes are not counted; every image request is, by method and status.
+    assert metric(text, "mediaproxy_requests_total", 'method="GET",status="200"') == 3
+    assert metric(text, "mediaproxy_requests_total", 'method="GET",status="404"') == 1
+    assert metric(text, "mediaproxy_cache_total", 'result="memory"') == 2
+    assert metric(text, "mediaproxy_cache_total", 'result="miss"') == 2
     assert "mediaproxy_resize_queue_depth" in text
+
+
+async def test_unserved_methods_get_405_with_allow(make_client: MakeClient) -> None:
+    client = await make_client()
+    for method in ("PATCH", "OPTIONS"):
+        response = await client.request(method, "/t1/300x300/l/0.jpg")
+        assert response.status == 405
+        assert response.headers["Allow"] == "GET, HEAD, PUT, DELETE"
+        assert await response.text() == "method not allowed\n"
+    posted = await client.post("/t1/full/l/0.jpg", data=b"x")  # the API's verbs answer JSON
+    assert (posted.status, posted.headers["Allow"]) == (405, "GET, HEAD, PUT, DELETE")
+    assert await posted.json() == {"error": "method not allowed", "status": 405}
+    text = await metrics_of(client)
+    assert metric(text, "mediaproxy_requests_total", 'method="other",status="405"') == 3
 
 
 async def test_objects_stored_without_cache_control_get_the_default(

@@ -88,10 +88,11 @@ class Worker:
         settings: Settings,
         options: WorkerOptions,
         metrics: WorkerMetrics | None = None,
+        router: Router | None = None,
     ) -> None:
         self._queue, self._options = queue, options
         self.metrics = metrics or WorkerMetrics()
-        self._router = Router.from_settings(settings)
+        self._router = router or Router.from_settings(settings)
         self._location = Location.of(settings.storage.url)
         self._pool = ResizePool(options.workers, 0)
         limits, cache_control = limits_of(settings), settings.cache.cache_control
