@@ -27,7 +27,9 @@ def run(ctx: Context) -> None:
     sizes = stage.specs(stage.SIZES)
     home = ctx.scratch("cold")
     url = stage.stage_files(home / "media", {"t1": originals})
-    config = stage.write_config(home / "mediaproxy.toml", url)
+    # Siblings off: a miss is one render, as the baseline's one thumbnail, and later rounds'
+    # sizes stay cold (bench 12 measures what siblings do to a shop's traffic).
+    config = stage.write_config(home / "mediaproxy.toml", url, siblings=False)
     baselines.setup()
     proc, base = procs.mediaproxy(config, ctx.tmp)
     with proc:

@@ -21,7 +21,6 @@ Encoding goes through this module's own save calls, checked each run to give the
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -398,12 +397,11 @@ async def _requests(urls: Sequence[str], accept: str, concurrency: int) -> Serve
 
 def _write_config(path: Path, storage_url: str) -> Path:
     """stage.write_config's site, with formats on and every quality at its default; with
-    sibling renders off where the setting exists, so that a miss is one render (as the
-    baseline's one thumbnail) and never stores the sizes later rounds ask for."""
+    sibling renders off, so that a miss is one render (as the baseline's one thumbnail) and
+    never stores the sizes later rounds ask for."""
     lines = ["[storage]", f'url = "{storage_url}"', 'endpoint_url = ""']
     lines += ["[sites.t1]", f'sizes = "{", ".join(stage.SIZES)}"', 'formats = ["avif", "webp"]']
-    if "render_siblings" in {f.name for f in dataclasses.fields(SiteSettings)}:
-        lines.append("render_siblings = false")
+    lines.append("render_siblings = false")
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -33,8 +33,11 @@ def run(ctx: Context) -> None:
     page = stage.specs(stage.PAGE)
     home = ctx.scratch("page")
     sites = {"t1": originals, "all": measured, "seeds": measured}
-    config = stage.write_config(
-        home / "mediaproxy.toml", stage.stage_files(home / "media", sites), sites=list(sites)
+    config = stage.write_config(  # siblings off: a page renders exactly its sizes
+        home / "mediaproxy.toml",
+        stage.stage_files(home / "media", sites),
+        sites=list(sites),
+        siblings=False,
     )
     configure_libvips()
     baselines.setup()

@@ -36,13 +36,17 @@ def write_config(
     endpoint_url: str = "",
     memory_bytes: int | None = None,
     sites: Sequence[str] = ("t1",),
+    siblings: bool | None = None,
 ) -> Path:
-    """A TOML config in `path`: defaults everywhere except storage, cache and sites."""
+    """A TOML config in `path`: defaults everywhere except storage, cache and sites, and
+    `render_siblings` when `siblings` is given."""
     lines = ["[storage]", f'url = "{storage_url}"', f'endpoint_url = "{endpoint_url}"']
     if memory_bytes is not None:
         lines += ["[cache]", f"memory_bytes = {memory_bytes}"]
     for site in sites:
         lines += [f"[sites.{site}]", f'sizes = "{", ".join(SIZES)}"']
+        if siblings is not None:
+            lines.append(f"render_siblings = {str(siblings).lower()}")
     path.write_text("\n".join(lines) + "\n")
     return path
 

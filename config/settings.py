@@ -124,7 +124,7 @@ class SiteSettings:
     avif_effort: int = 2  # libvips heifsave effort 0-9: 2 is ~6x faster than 4, ~8 % bigger
     # On an original's first miss, also render the sizes its decode gives almost for free
     # and store them in the background (rendering.siblings; README "Performance").
-    render_siblings: bool = False
+    render_siblings: bool = True
 
     def size(self, text: str) -> SizeSpec | None:
         """The configured spec spelled exactly `text`, or None (an unconfigured dim)."""

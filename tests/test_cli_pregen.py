@@ -339,7 +339,12 @@ async def test_pregen_output_equals_on_demand_output_byte_for_byte(
     }
     for key, data in sources.items():
         s3_raw.put(s3_bucket, key, data)
-    path = config(site=f'sizes = "{sizes}"', extra=f'[sites.t2]\nsizes = "{sizes}"\n{framed}\n')
+    # Siblings off, so every on-demand size is a render of its own.
+    alone = "render_siblings = false"
+    path = config(
+        site=f'sizes = "{sizes}"\n{alone}',
+        extra=f'[sites.t2]\nsizes = "{sizes}"\n{framed}\n{alone}\n',
+    )
     settings = load_settings(path, {})
     storage = await open_for(settings, 2)
     try:

@@ -37,6 +37,7 @@ YEAR = "public, max-age=31536000"
 SITES = f"""
 [sites.m2]
 layout = "magento2"
+render_siblings = false  # what reaches the bucket is exactly what was asked for
 upload_keys = ["{UPLOAD_KEY}"]
 upload_allow = ["127.0.0.1/32"]
 [sites.m2.hashes]

@@ -267,7 +267,7 @@ async def test_a_write_while_a_sibling_renders_leaves_nothing_stale(
 async def test_off_renders_only_what_is_asked(tmp_path: Path, app: AppClient) -> None:
     files = FileStorage(tmp_path / "off")
     await files.put(ORIGINAL, picture(40), content_type="image/jpeg")
-    client = await app(files)  # the default: render_siblings = false
+    client = await app(files, site="render_siblings = false")
     await get_ok(client, f"/{key('70x70')}")
     await quiet(client)
     assert await stored(files, [key(s) for s in SEEDS]) == [key("70x70")]

@@ -38,7 +38,8 @@ class Rig:
 
     def __init__(self, tmp_path: Path, publish: Published | None = None) -> None:
         self.storage = HookedStorage(FileStorage(tmp_path / "media"))
-        self.router = Router.from_settings(make_settings(tmp_path))
+        # Siblings off: these tests count the renders and stores of the sizes they ask.
+        self.router = Router.from_settings(make_settings(tmp_path, site="render_siblings = false"))
         self.pool = ResizePool(workers=1, queue_length=8)
         self.metrics = Metrics()
         self.published: list[str] = []
