@@ -78,7 +78,8 @@ def _phases(
         )
     proc.reset_peak()
     mix = asyncio.run(load.requests(_mix(base, originals, seen, mixed), MIX_CONCURRENCY))
-    time.sleep(2)
+    drained = _drain(base)  # siblings go on rendering and storing after the last answer
+    time.sleep(2)  # the pool trims the heap when it goes idle
     idle, peak = proc.rss_mb(), proc.hwm_mb()
     state = procs.get_json(f"{base}/_bench/state")
     trimmed = procs.get_json(f"{base}/_bench/trim")["after_mb"]
@@ -92,9 +93,20 @@ def _phases(
             higher=False,
             note=f"peak during them {peak:.0f} MB; memory cache holds "
             f"{state['cache_bytes'] / 2**20:.0f} MB; after malloc_trim(0) {trimmed:.0f} MB; "
-            f"{_status(mix)}",
+            f"background work done {drained:.1f} s after the last answer; {_status(mix)}",
         )
     )
+
+
+def _drain(base: str, timeout: float = 120.0) -> float:
+    """Seconds until no sibling set or background store is left (polled every 0.1 s)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        state = procs.get_json(f"{base}/_bench/state")
+        if not state["background_tasks"] and not state["sibling_sets"]:
+            break
+        time.sleep(0.1)
+    return time.monotonic() - started
 
 
 def _mix(base: str, originals: Sequence[Original], seen: list[str], count: int) -> list[str]:

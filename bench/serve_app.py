@@ -101,6 +101,7 @@ async def state(request: web.Request) -> web.Response:
             "cache_bytes": services.cache.bytes_used,
             "cache_items": len(services.cache),
             "background_tasks": len(services.tasks),
+            "sibling_sets": services.renderer.siblings.pending,
             "rss_mb": _rss_mb(),
         }
     )
