@@ -33,9 +33,15 @@ class Router:
         # A memory hit may be looked up by the raw path alone only when that cannot pick a
         # different object than parsing would: URL path == key everywhere, no Host routing,
         # A site with formats answers one URL with several objects (by Accept): parse first.
+        self._negotiates = any(layout.formats for layout in layouts)
         self._direct_paths = all(
             layout.url_is_key and not layout.hosts and not layout.formats for layout in layouts
         )
+
+    @property
+    def negotiates(self) -> bool:
+        """Whether some site answers by the Accept header (formats), so may need `Vary`."""
+        return self._negotiates
 
     @property
     def uses_query(self) -> bool:

@@ -49,6 +49,17 @@ class CachedObject:
             headers["Cache-Control"] = self.cache_control
         return headers
 
+    def headers_from(self, source: str) -> dict[str, str]:
+        """`headers` plus `X-Mediaproxy: source`, built once per source (never mutate)."""
+        found = self._by_source.get(source)
+        if found is None:
+            found = self._by_source[source] = {**self.headers, "X-Mediaproxy": source}
+        return found
+
+    @cached_property
+    def _by_source(self) -> dict[str, dict[str, str]]:
+        return {}
+
 
 class Ticket(NamedTuple):
     """Taken before a read: the purge count then, and the clock then."""

@@ -92,9 +92,11 @@ def guarded(handler: Handler, *, counted: bool = True) -> Handler:
             raise  # the client is gone: there is nobody to answer
         except Exception as error:
             response = _failure_response(request, error)
-        add_vary(request, response)
+        services = request.app[SERVICES]
+        if services.router.negotiates:
+            add_vary(request, response)
         if counted:
-            request.app[SERVICES].metrics.count_request(request.method, response.status)
+            services.metrics.count_request(request.method, response.status)
         return response
 
     return guard

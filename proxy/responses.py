@@ -40,7 +40,7 @@ def not_modified(request: web.Request, etag: str, last_modified: datetime) -> bo
 def from_cached(
     request: web.Request, item: CachedObject, source: str, status: int = 200
 ) -> web.Response:
-    headers = {**item.headers, "X-Mediaproxy": source}
+    headers = item.headers_from(source)
     if status == 200 and not_modified(request, item.etag, item.last_modified):
         return web.Response(status=304, headers=_without_type(headers))
     return web.Response(status=status, body=item.body, headers=headers)

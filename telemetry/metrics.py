@@ -88,7 +88,7 @@ class Metrics:
 
     def count_request(self, method: str, status: int) -> None:
         method = method if method in _METHODS else "other"  # clients may send any token
-        self.requests.counts[method, str(status)] += 1
+        self.requests.counts[method, status] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -104,14 +104,14 @@ class LoopCounter(Collector):
 
     def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
         self.name, self.documentation, self.label_names = name, documentation, labels
-        self.counts: Tally[tuple[str, ...]] = Tally()
+        self.counts: Tally[tuple[str | int, ...]] = Tally()  # values made str when scraped
 
     def labels(self, *values: str) -> BoundCount:
         return BoundCount(self.counts, values)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.label_names)
-        for values, count in sorted(self.counts.items()):
+        for values, count in sorted((tuple(map(str, k)), n) for k, n in self.counts.items()):
             family.add_metric(values, count)
         yield family
 
@@ -121,7 +121,7 @@ class BoundCount:
 
     __slots__ = ("_counts", "_values")
 
-    def __init__(self, counts: Tally[tuple[str, ...]], values: tuple[str, ...]) -> None:
+    def __init__(self, counts: Tally[tuple[str | int, ...]], values: tuple[str, ...]) -> None:
         self._counts, self._values = counts, values
         counts[values] += 0  # listed at zero from the start, as a prometheus child is
 

@@ -22,6 +22,8 @@ from tests.serving import (
 )
 
 ORIGINAL = "t1/full/1/3/1335478295542.jpg"
+# Siblings off, for tests that count the renders and stores of exactly the sizes asked.
+ALONE = "render_siblings = false"
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
@@ -215,7 +217,7 @@ async def test_fifty_concurrent_requests_make_one_render_and_one_put(
 ) -> None:
     await storage.put(ORIGINAL, images.jpeg(1600, 1200), content_type="image/jpeg")
     gated = GatedStorage(storage, hold_gets=lambda key: key == ORIGINAL)
-    client = await make_client(storage=gated)
+    client = await make_client(site=ALONE, storage=gated)
     sized = "t1/300x300/1/3/1335478295542.jpg"
     requests = [fetch(client, f"/{sized}") for _ in range(50)]
     # The original's download waits until every request has looked the size up and missed.
@@ -241,7 +243,7 @@ async def test_sizes_of_one_original_asked_together_share_one_download(
 ) -> None:
     await storage.put(ORIGINAL, images.jpeg(1600, 1200), content_type="image/jpeg")
     gated = GatedStorage(storage, hold_gets=lambda key: key == ORIGINAL)
-    client = await make_client(MEMORY_OFF, storage=gated)
+    client = await make_client(MEMORY_OFF, site=ALONE, storage=gated)
     sizes = ["300x", "70x70", "170x170", "215x170"]
     requests = [fetch(client, f"/t1/{size}/1/3/1335478295542.jpg") for size in sizes]
     # Every size is asked for while the original is still downloading: one batch.
