@@ -10,7 +10,7 @@ errors.py    BadPath (400), UnknownImage (404)
 from layouts.base import ImageRequest, SiteLayout, Size
 from layouts.errors import BadPath, LayoutError, UnknownImage
 from layouts.mventory import FULL, MventoryLayout
-from layouts.router import LayoutConfigError, Router, build_layout, check_layouts
+from layouts.router import LayoutConfigError, Router, build_layout
 from layouts.segments import parse_rel, valid_rel
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "Size",
     "UnknownImage",
     "build_layout",
-    "check_layouts",
     "parse_rel",
     "valid_rel",
 ]

@@ -113,15 +113,6 @@ def build_layout(site: SiteSettings) -> SiteLayout:
     return Magento2Layout(site, table)
 
 
-def check_layouts(settings: Settings) -> list[str]:
-    """Every problem of every site's layout."""
-    try:
-        Router.from_settings(settings)
-    except LayoutConfigError as error:
-        return error.problems
-    return []
-
-
 def _host_name(host: str | None) -> str:
     if not host:
         return ""

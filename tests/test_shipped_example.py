@@ -10,7 +10,7 @@ import pytest
 
 from cli.main import main
 from config import load_settings
-from layouts import check_layouts
+from layouts import Router
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "mediaproxy.example.toml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "magento2"
@@ -36,5 +36,5 @@ def test_the_commented_magento2_site_works_when_uncommented(tmp_path: Path) -> N
     config = tmp_path / "mediaproxy.toml"
     config.write_text(uncommented)
     settings = load_settings(config, {"MAGENTO_CRYPT_KEY": "0123456789abcdef0123456789abcdef"})
-    assert check_layouts(settings) == []
     assert settings.sites["shop"].layout == "magento2"
+    assert Router.from_settings(settings).layouts["shop"].sizes  # builds, view.xml and all
