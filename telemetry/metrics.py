@@ -111,7 +111,8 @@ class LoopCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.label_names)
-        for values, count in sorted((tuple(map(str, k)), n) for k, n in self.counts.items()):
+        counted = list(self.counts.items())  # one C-level copy: safe from a scrape thread
+        for values, count in sorted((tuple(map(str, k)), n) for k, n in counted):
             family.add_metric(values, count)
         yield family
 
