@@ -9,11 +9,13 @@ from settings again fails here, while the command's output shows it still did it
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from bulk import PregenOptions, Run, pregen
 from cli.main import main
@@ -22,6 +24,7 @@ from layouts import Router
 from layouts.magento2.layout import Magento2Layout
 from layouts.magento2.table import hash_table
 from layouts.magento2.viewxml import read_view_xml
+from proxy.app import create_app
 from storage import open_storage
 from tests import images
 
@@ -79,6 +82,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return counts
 
 
+AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 ONCE = {"Router": 1, "hash_table": 1, "read_view_xml": 1}
 
 
@@ -186,4 +190,16 @@ async def test_pregen_in_process_uses_the_router_it_is_given(
         await storage.close()
     assert (first.failures, first.made) == ([], len(digests))
     assert (again.made, again.skipped) == (0, len(digests))
+    assert builds == ONCE
+
+
+async def test_the_server_uses_the_router_it_is_given(
+    config: Path, digests: list[str], builds: Counter[str], aiohttp_client: AppClient
+) -> None:
+    settings = load_settings(config)
+    router = Router.from_settings(settings)  # what `mediaproxy serve` hands to run_server
+    client = await aiohttp_client(create_app(settings, router=router))
+    response = await client.get(f"/{PREFIX}/cache/{digests[0]}/{REL}")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "image/jpeg"
     assert builds == ONCE
