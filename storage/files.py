@@ -171,6 +171,10 @@ class _FileBody:
     def __init__(self, f: BufferedReader) -> None:
         self._f = f
 
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
     async def iter_chunks(self, size: int = 65536) -> AsyncIterator[bytes]:
         try:
             while chunk := await _offload(self._f.read, size):

@@ -21,7 +21,7 @@ from aiohttp import web
 from config import Settings
 from proxy.app import connection_options, create_app
 from storage import FileStorage, Storage
-from tests.serving import MakeClient, make_settings
+from tests.serving import MakeClient, eventually, make_settings
 
 LARGE = "t1/full/l/a/large.bin"
 
@@ -78,7 +78,9 @@ async def test_a_reader_that_stops_reading_is_dropped_after_the_send_timeout(
     writer.write(f"GET /{LARGE} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     status, _ = await read_head(reader)
     assert status == 200
-    await asyncio.sleep(2)  # stalled: the server's buffers fill, then it gives up
+    # Stalled: the server's buffers fill, a chunk waits past send_timeout, and the server
+    # drops the connection (its handler's list of connections empties).
+    await eventually(lambda: not client.server.handler.connections, "the stalled reader dropped")
     received = 0
     async with asyncio.timeout(20):
         try:

@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,9 @@ from storage import (
     open_storage,
     parse_s3_url,
 )
+from storage.files import _FileBody
 from tests.conftest import MotoServer, OpenS3, RawS3
-from tests.serving import within
+from tests.serving import GUARD, eventually, within
 
 only_file = pytest.mark.parametrize("storage", ["file"], indirect=True)
 only_s3 = pytest.mark.parametrize("storage", ["s3"], indirect=True)
@@ -437,19 +439,36 @@ def test_etag_matches(header: str | None, expected: bool) -> None:
     assert etag_matches(header, '"abc"') is expected
 
 
-async def test_a_cancelled_file_get_closes_the_file_its_thread_opened(tmp_path: Path) -> None:
+async def test_a_cancelled_file_get_closes_the_file_its_thread_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A get cancelled while its thread runs (a request timeout, a render abandoned) must
     not leak the open file of a large object: ResourceWarning is an error in this suite."""
     backend = FileStorage(tmp_path / "media")
     await backend.put("a/big.bin", os.urandom(2 * 1024 * 1024), content_type="x/y")
-    for _ in range(10):
+    real_get = FileStorage._get_sync
+    opened, proceed = threading.Event(), threading.Event()
+    found: list[StoredObject] = []
+
+    def held_get(self: FileStorage, key: str, if_none_match: str | None) -> StoredObject:
+        """The real get, then a stop with the file open until the test has cancelled."""
+        found.append(real_get(self, key, if_none_match))
+        opened.set()
+        proceed.wait(GUARD)
+        return found[-1]
+
+    def abandoned_closed(got: StoredObject) -> bool:
+        return isinstance(got.body, _FileBody) and got.body.closed
+
+    monkeypatch.setattr(FileStorage, "_get_sync", held_get)
+    for _ in range(3):
+        opened.clear()
+        proceed.clear()
         task = asyncio.ensure_future(backend.get("a/big.bin"))
-        await asyncio.sleep(0)  # the thread has started; cancel before it returns
-        task.cancel()
+        assert await asyncio.to_thread(opened.wait, GUARD), "the get's thread never ran"
+        task.cancel()  # while its thread holds the open file
+        proceed.set()
         with pytest.raises(asyncio.CancelledError):
             await task
-    for _ in range(10):  # the threads finish; their files must be closed, not collected
-        found = await backend.get("a/big.bin")
-        assert found.body is not None
-        await found.body.close()
+        await eventually(lambda: abandoned_closed(found[-1]), "the abandoned file closed")
     gc.collect()
