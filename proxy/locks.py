@@ -9,33 +9,13 @@ Within one process only: replicas rely on the checks in proxy.services.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from rendering import KeyedLocks
 
 
-class OriginalLocks:
+class OriginalLocks(KeyedLocks):
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        super().__init__()
         self._owners: dict[str, object] = {}
-
-    @asynccontextmanager
-    async def hold(self, original: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(original, (asyncio.Lock(), 0))
-        self._locks[original] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[original]
-            if users > 1:
-                self._locks[original] = (lock, users - 1)
-            else:
-                del self._locks[original]
-
-    def writers(self, original: str) -> int:
-        """Writes holding or waiting for `original`'s lock."""
-        return self._locks.get(original, (None, 0))[1]
 
     def claim(self, original: str) -> object:
         """Make a new write the owner of `original`'s sizes; the token says who."""

@@ -6,6 +6,7 @@ pool (threads, priorities, 503 back-pressure), the single-flight renderer, mallo
     batch.py    what concurrent requests share: batches, downloads, a result's Origin
     budget.py   admitting decodes by memory (progressive JPEGs hold every coefficient)
     malloc.py   keeping RSS close to what is used (glibc)
+    locks.py    KeyedLocks: one holder per key at a time
     errors.py   OriginalMissing (404), Busy (503)
 """
 
@@ -14,6 +15,7 @@ from rendering.batch import Origin
 from rendering.budget import decode_cost
 from rendering.errors import Busy, OriginalMissing, RenderingError
 from rendering.flight import Renderer
+from rendering.locks import KeyedLocks
 from rendering.malloc import configure_malloc, release_free_heap
 from rendering.pool import Priority, Reservation, ResizePool
 from resize import Limits
@@ -27,6 +29,7 @@ def limits_of(settings: Settings) -> Limits:
 
 __all__ = [
     "Busy",
+    "KeyedLocks",
     "Origin",
     "OriginalMissing",
     "Priority",

@@ -222,4 +222,4 @@ async def test_concurrent_uploads_of_one_original_leave_one_picture_everywhere(
 def _waiting_writers(client: Client, original: str) -> int:
     """Writers holding or queued on `original`'s lock (0 where there is no such lock)."""
     locks = getattr(client.app[SERVICES], "originals", None)
-    return locks.writers(original) if locks is not None else 0
+    return locks.users(original) if locks is not None else 0

@@ -32,14 +32,13 @@ from typing import TypeVar
 
 from bulk.engine import storage_reason
 from bulk.events.location import Location
-from bulk.events.locks import KeyedLocks
 from bulk.events.messages import BadMessage, Change, Kind, parse_body
 from bulk.events.metrics import WorkerMetrics
 from bulk.events.settle import Outcome, Settler, Unsettled
 from bulk.events.sqs import Queue, QueueError, Received
 from config import Settings
 from layouts import Router
-from rendering import ResizePool, limits_of
+from rendering import KeyedLocks, ResizePool, limits_of
 from resize import ImageError, configure_libvips
 from storage import Storage, StorageError
 from telemetry import InstrumentedStorage
@@ -102,6 +101,8 @@ class Worker:
         self._room = asyncio.Event()
         self._lanes = asyncio.Semaphore(options.lanes)
         self._tasks: set[asyncio.Task[None]] = set()
+        # One settle per original in hand at a time: two events of one original run one
+        # after the other instead of racing (across processes, settle.py's re-check).
         self._locks = KeyedLocks()
         self.stop = asyncio.Event()
 

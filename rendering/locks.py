@@ -1,4 +1,8 @@
-"""One holder per key at a time, with no lock left behind once nobody holds or waits."""
+"""One holder per key at a time, with no lock left behind once nobody holds or waits.
+
+Shared by the server (proxy.locks: one writer per original) and the event worker (one
+settle per original in hand).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from collections.abc import AsyncIterator
 
 
 class KeyedLocks:
-    """The worker settles one original at a time per process: two events of the same
-    original in hand together run one after the other instead of racing (across
-    processes, settle.py's re-check keeps the result right)."""
-
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, users)
 
     def __len__(self) -> int:
         return len(self._locks)
+
+    def users(self, key: str) -> int:
+        """Holders of `key`'s lock plus those waiting for it."""
+        return self._locks.get(key, (None, 0))[1]
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
