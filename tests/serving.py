@@ -9,6 +9,7 @@ only bounds those waits, so a broken synchronisation fails instead of hanging.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import textwrap
 import threading
@@ -24,7 +25,7 @@ from aiohttp.test_utils import TestClient
 
 from config import Settings, load_settings
 from rendering import Priority, ResizePool
-from storage import ListedObject, ObjectMeta, Storage, StoredObject
+from storage import GetStatus, ListedObject, ObjectMeta, Storage, StoredObject
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -239,3 +240,18 @@ class PoolBlockers:
         self._started.release()
         if not self._release.acquire(timeout=GUARD):
             raise TimeoutError("a pool blocker was never released")
+
+
+async def stored_bytes(storage: Storage, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key."""
+    found = await storage.get(key)
+    if found.status is not GetStatus.OK or found.body is None:
+        return None
+    return await found.body.read()
+
+
+async def puts(client: Client) -> float:
+    """Storage PUTs the app has made, from its /metrics."""
+    text = await (await client.get("/metrics")).text()
+    found = re.search(r'^mediaproxy_storage_seconds_count\{op="put"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0

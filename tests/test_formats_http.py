@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 
 from proxy.negotiation import choose
-from storage import GetStatus, Storage
+from storage import Storage
 from tests import images
-from tests.serving import UPLOAD_KEY, Client, MakeClient
+from tests.serving import UPLOAD_KEY, Client, MakeClient, puts, stored_bytes
 from tests.test_formats import decode
 
 FORMATS = 'formats = ["webp", "avif"]\n'
@@ -40,19 +39,6 @@ def test_accept_picks_one_of_three_answers(accept: str, expected: str | None) ->
 def test_a_site_enabling_only_webp_never_answers_avif() -> None:
     assert choose(CHROME, ("webp",)) == "webp"
     assert choose("image/avif", ("webp",)) is None
-
-
-async def stored(storage: Storage, key: str) -> bytes | None:
-    found = await storage.get(key)
-    if found.status is not GetStatus.OK or found.body is None:
-        return None
-    return await found.body.read()
-
-
-async def puts(client: Client) -> float:
-    text = await (await client.get("/metrics")).text()
-    found = re.search(r'^mediaproxy_storage_seconds_count\{op="put"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
 
 
 async def settle(client: Client) -> None:
@@ -88,9 +74,11 @@ async def test_accept_matrix(
     body = await first.read()
     assert (decode(body).width, decode(body).height) == (300, 225)
     await settle(client)
-    assert await stored(storage, f"t1/300x/a/b/ab.jpg{suffix}") == body
+    assert await stored_bytes(storage, f"t1/300x/a/b/ab.jpg{suffix}") == body
     others = {".avif", ".webp", ""} - {suffix}
-    assert [await stored(storage, f"t1/300x/a/b/ab.jpg{s}") for s in sorted(others)] == [None] * 2
+    assert [await stored_bytes(storage, f"t1/300x/a/b/ab.jpg{s}") for s in sorted(others)] == [
+        None
+    ] * 2
     # from memory, and revalidated: the same answer, still varying on Accept
     again = await client.get("/t1/300x/a/b/ab.jpg", headers=headers)
     assert (await again.read(), again.headers["Vary"]) == (body, "Accept")
@@ -171,8 +159,8 @@ async def test_upload_writes_every_variant_and_delete_removes_them(
     assert sizes["70x70.avif"] == "t1/70x70/u/p/up.jpg.avif"
     assert len(sizes) == 9 * 3
     for key in sizes.values():
-        data = await stored(storage, key)
+        data = await stored_bytes(storage, key)
         assert data is not None, key
         decode(data)
     assert (await client.delete("/t1/full/u/p/up.jpg", headers=AUTH)).status == 204
-    assert [await stored(storage, key) for key in sizes.values()] == [None] * len(sizes)
+    assert [await stored_bytes(storage, key) for key in sizes.values()] == [None] * len(sizes)

@@ -21,9 +21,9 @@ from config import Settings, load_settings
 from layouts import Router
 from layouts.magento2.layout import Magento2Layout
 from proxy.services import SERVICES
-from storage import GetStatus, Storage
+from storage import Storage
 from tests import images
-from tests.serving import UPLOAD_KEY, Client, MakeClient, dims, raw_get
+from tests.serving import UPLOAD_KEY, Client, MakeClient, dims, puts, raw_get, stored_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "magento2"
 VIEW_XML = ["blank_view.xml", "catalog_view.xml", "swatches_view.xml", "luma_view_mageos.xml"]
@@ -83,19 +83,6 @@ async def storage_calls(client: Client) -> float:
     return sum(float(count) for count in counts)
 
 
-async def puts(client: Client) -> float:
-    text = await (await client.get("/metrics")).text()
-    found = re.search(r'^mediaproxy_storage_seconds_count\{op="put"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-async def read(storage: Storage, key: str) -> bytes | None:
-    found = await storage.get(key)
-    if found.status is not GetStatus.OK or found.body is None:
-        return None
-    return await found.body.read()
-
-
 async def settle(client: Client) -> None:
     await client.app[SERVICES].tasks.drain(10)
 
@@ -128,7 +115,7 @@ async def test_every_hash_renders_to_its_size_under_magentos_key(
         assert dims(body) == expected, entry.image_ids
     await settle(client)
     for digest in layout.table:
-        stored = await read(storage, f"{PREFIX}/cache/{digest}/a/b/ab.jpg")
+        stored = await stored_bytes(storage, f"{PREFIX}/cache/{digest}/a/b/ab.jpg")
         assert stored is not None, digest
 
 
@@ -167,7 +154,7 @@ async def test_query_url_is_stored_under_its_derived_key(make_m2: MakeM2, storag
     assert response.status == 200
     assert dims(await response.read()) == (240, 300)  # small_image is framed in Luma
     await settle(client)
-    assert await read(storage, f"{PREFIX}/cache/240x300/a/b/ab.jpg") is not None
+    assert await stored_bytes(storage, f"{PREFIX}/cache/240x300/a/b/ab.jpg") is not None
     # the derived key is a URL too (nginx asks the bucket for it), and store= is ignored
     again = await client.get(f"/{PREFIX}/cache/240x300/a/b/ab.jpg")
     assert again.status == 200
@@ -198,7 +185,7 @@ async def test_placeholder_per_image_type(
     assert response.headers["Cache-Control"] == "public, max-age=300"
     assert dims(await response.read()) == (small.params.width, small.params.height)
     await settle(client)
-    assert await read(storage, f"{PREFIX}/cache/{small.hash}/n/o/none.jpg") is None
+    assert await stored_bytes(storage, f"{PREFIX}/cache/{small.hash}/n/o/none.jpg") is None
     # an image type without a placeholder: a plain 404
     other = next(e for e in layout.table.values() if "small_image" not in e.image_types)
     plain = await client.get(f"/{PREFIX}/cache/{other.hash}/n/o/none.jpg")
@@ -245,11 +232,11 @@ async def test_upload_and_delete_cover_every_hash(
     assert answer["errors"] == {}
     assert set(answer["sizes"]) == set(layout.table) | set(layout.query_sizes)
     for key in answer["sizes"].values():
-        assert await read(storage, key) is not None, key
+        assert await stored_bytes(storage, key) is not None, key
     deleted = await client.delete(f"/{PREFIX}/n/e/new.jpg", headers=AUTH)
     assert deleted.status == 204
     keys = [f"{PREFIX}/n/e/new.jpg", *answer["sizes"].values()]
-    assert [await read(storage, key) for key in keys] == [None] * len(keys)
+    assert [await stored_bytes(storage, key) for key in keys] == [None] * len(keys)
 
 
 async def listed(storage: Storage, prefix: str) -> set[str]:
@@ -297,11 +284,11 @@ async def test_migrate_from_a_magento2_media_tree(storage: Storage, tmp_path: Pa
     assert report.failures == []
     assert report.uploaded == 3  # two originals and the placeholder
     for rel, data in files.items():
-        assert await read(storage, f"{PREFIX}/{rel}") == data
+        assert await stored_bytes(storage, f"{PREFIX}/{rel}") == data
         for digest in table:
-            assert await read(storage, f"{PREFIX}/cache/{digest}/{rel}") is not None
-    assert await read(storage, f"{PREFIX}/placeholder/default/small_image.jpg") is not None
-    assert await read(storage, f"{PREFIX}/cache/{'2' * 32}/a/b/ab.jpg") is None
+            assert await stored_bytes(storage, f"{PREFIX}/cache/{digest}/{rel}") is not None
+    assert await stored_bytes(storage, f"{PREFIX}/placeholder/default/small_image.jpg") is not None
+    assert await stored_bytes(storage, f"{PREFIX}/cache/{'2' * 32}/a/b/ab.jpg") is None
 
 
 def test_config_check_names_every_magento2_problem(
