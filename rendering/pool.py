@@ -137,15 +137,16 @@ class ResizePool:
 
     def _finish(self, job: _Job, result: Any, error: BaseException | None) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed while we worked
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
-            if job.cost and self.budget is not None:
-                job.loop.call_soon_threadsafe(self.budget.release, job.cost)
+            job.loop.call_soon_threadsafe(self._settle, job, result, error)
 
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+    def _settle(self, job: _Job, result: Any, error: BaseException | None) -> None:
+        # One callback, memory first: when the caller sees its result the budget already
+        # has the room back (two callbacks let the caller run between them).
+        if job.cost and self.budget is not None:
+            self.budget.release(job.cost)
+        if job.future.cancelled():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
