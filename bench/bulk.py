@@ -26,9 +26,9 @@ import uvloop
 from bench import baselines, procs, stage
 from bench.context import WORKERS, Context
 from bench.report import Figure
-from bulk import PregenOptions, Run, pregen
+from bulk import PregenOptions, Report, Run, pregen
 from cli.console import open_for
-from config import SizeSpec, load_settings
+from config import Settings, SizeSpec, load_settings
 from resize import Limits, RenderParams, configure_libvips, render_many
 from storage import Storage
 from telemetry import InstrumentedStorage, Metrics
@@ -133,26 +133,32 @@ def _render(data: bytes, specs: tuple[SizeSpec, ...]) -> object:
 def _pregen(ctx: Context, url: str, home: Path, total: int, endpoint: str = "") -> Timing:
     config = stage.write_config(home / "pregen.toml", url, endpoint_url=endpoint)
     settings = load_settings(config)
-    options = PregenOptions(sizes=stage.SEEDS)
     metrics = Metrics()
+    wall, cpu, report = timed_pregen(settings, PregenOptions(sizes=stage.SEEDS), metrics)
+    if report.made != total or report.failures:
+        ctx.results.note(
+            f"pregen {url}: made {report.made} of {total}, failures {report.failures[:3]}"
+        )
+    return Timing(wall, cpu, _ops(metrics, OPS))
 
-    async def go() -> tuple[float, float]:
+
+def timed_pregen(
+    settings: Settings, options: PregenOptions, metrics: Metrics
+) -> tuple[float, float, Report]:
+    """Wall and process CPU seconds of one `bulk.pregen` on uvloop, as the CLI runs it;
+    storage setup and close are outside the clock, every call is counted in `metrics`."""
+
+    async def go() -> tuple[float, float, Report]:
         storage: Storage = InstrumentedStorage(await open_for(settings, options.workers), metrics)
         try:
             cpu, started = time.process_time(), time.perf_counter()
             report = await pregen(storage, settings, options, Run("pregen"))
-            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            return time.perf_counter() - started, time.process_time() - cpu, report
         finally:
             await storage.close()
-        if report.made != total or report.failures:
-            ctx.results.note(
-                f"pregen {url}: made {report.made} of {total}, failures {report.failures[:3]}"
-            )
-        return wall, cpu
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        wall, cpu = runner.run(go())
-    return Timing(wall, cpu, _ops(metrics, OPS))
+        return runner.run(go())
 
 
 def _ops(metrics: Metrics, ops: Sequence[str]) -> dict[str, tuple[int, float]]:

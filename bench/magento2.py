@@ -20,27 +20,22 @@ per original (m2phases.py) says where the time goes.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import uvloop
-
 from bench import baselines, m2baselines, m2phases, m2site, procs
-from bench.bulk import OPS, Timing, _ops
+from bench.bulk import OPS, Timing, _ops, timed_pregen
 from bench.context import WORKERS, Context
 from bench.corpus import Original
 from bench.report import Figure
-from bulk import PregenOptions, Run, Shard, pregen
+from bulk import PregenOptions, Shard
 from bulk.shard import ALL
-from cli.console import open_for
 from config import Settings
 from resize import Limits, RenderParams, configure_libvips, render_many
-from storage import Storage
-from telemetry import InstrumentedStorage, Metrics
+from telemetry import Metrics
 
 BENCH = "10 magento2"
 LIMITS = Limits(max_bytes=50_000_000, max_pixels=50_000_000)
@@ -204,21 +199,10 @@ def _pregen(
 ) -> tuple[float, float]:
     """Wall and process CPU seconds of one pregen of the site's whole table on `shard`."""
     options = PregenOptions(shard=shard)  # every size of the table, one job per core
-
-    async def go() -> tuple[float, float]:
-        storage: Storage = InstrumentedStorage(await open_for(settings, options.workers), metrics)
-        try:
-            cpu, started = time.process_time(), time.perf_counter()
-            report = await pregen(storage, settings, options, Run("pregen"))
-            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        finally:
-            await storage.close()
-        if report.failures or report.made != report.planned_sizes or not report.made:
-            ctx.results.note(
-                f"magento2 pregen {settings.storage.url} shard {shard}: made {report.made} of "
-                f"{report.planned_sizes}, failures {report.failures[:3]}"
-            )
-        return wall, cpu
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(go())
+    wall, cpu, report = timed_pregen(settings, options, metrics)
+    if report.failures or report.made != report.planned_sizes or not report.made:
+        ctx.results.note(
+            f"magento2 pregen {settings.storage.url} shard {shard}: made {report.made} of "
+            f"{report.planned_sizes}, failures {report.failures[:3]}"
+        )
+    return wall, cpu

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from yarl import URL
 from proxy.app import create_app
 from proxy.services import SERVICES
 from tests.conftest import RawS3
-from tests.serving import GUARD, free_port, make_settings
+from tests.serving import GUARD, free_port, make_settings, raw_get
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "nginx"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -263,6 +263,17 @@ class Stack:
     async def settle(self) -> None:
         """Wait for mediaproxy's background stores: what it rendered is in the bucket then."""
         await self.app[SERVICES].tasks.drain(GUARD)
+
+    async def assert_refused_by_nginx(self, nginx: Nginx, targets: Sequence[str]) -> None:
+        """Each target gets nginx's own 400, no stored byte leaks into it, and nothing
+        reaches the bucket or mediaproxy (nginx's log names no upstream for any of them)."""
+        for target in targets:
+            status, body = await raw_get(nginx.port, target)
+            assert (target, status) == (target, 400)
+            assert b"canary" not in body
+        await self.wait_for(lambda: len(nginx.access_log()) == len(targets), "nginx's log")
+        assert [line for line in nginx.access_log() if " up=- " not in line] == []
+        assert self.seen() == []
 
     async def wait_for(self, check: Callable[[], bool], what: str) -> None:
         """Poll `check` (blocking calls are fine: it runs in a thread) until true, for state
