@@ -1,7 +1,8 @@
 """Settings for mediaproxy: TOML + environment, validated, typed. Imports nothing else of ours."""
 
 from config.errors import ConfigError
-from config.loader import DEMO_SITE, SEED_SIZES, load_settings
+from config.loader import load_settings
+from config.schema import DEMO_SITE, SEED_SIZES
 from config.settings import (
     CacheSettings,
     ResizeSettings,

@@ -7,101 +7,24 @@ so an operator fixes a config in one pass instead of one restart per typo.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from config import coerce, magento2
 from config.errors import ConfigError
-from config.settings import (
-    CacheSettings,
-    ResizeSettings,
-    ServerSettings,
-    Settings,
-    SiteSettings,
-    StorageSettings,
+from config.schema import (
+    LAYOUTS,
+    MVENTORY_KEYS,
+    NAME,
+    RESERVED_SITE_NAMES,
+    SECTIONS,
+    SEED_SIZES,
+    SITE_KEYS,
+    demo_sites,
 )
-from config.sizes import parse_sizes
-
-Coercer = Callable[[Any], Any]
-SEED_SIZES = "300x, 300x300, 70x70, 170x170, 215x170, 65x65, 310x, 210x, 90x"
-DEMO_SITE = "demo"
-RESERVED_SITE_NAMES = {"healthz", "readyz", "metrics"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
-    "server": (
-        ServerSettings,
-        {
-            "host": coerce.to_str,
-            "port": partial(coerce.to_int, minimum=0, maximum=65535),
-            "request_timeout": coerce.to_float,
-            "trusted_proxies": coerce.to_networks,
-            "max_upload_workers": partial(coerce.to_int, minimum=1, maximum=256),
-            "access_log": coerce.to_bool,
-            "keepalive_timeout": coerce.to_float,
-            "send_timeout": coerce.to_float,
-        },
-    ),
-    "storage": (
-        StorageSettings,
-        {
-            "url": coerce.to_str,
-            "endpoint_url": coerce.to_str,
-            "region": coerce.to_str,
-            "timeout": coerce.to_float,
-            "max_connections": partial(coerce.to_int, minimum=1, maximum=4096),
-        },
-    ),
-    "resize": (
-        ResizeSettings,
-        {
-            "dynamic": coerce.to_bool,
-            "quality": partial(coerce.to_int, minimum=1, maximum=100),
-            "max_source_bytes": partial(coerce.to_int, minimum=1),
-            "max_source_pixels": partial(coerce.to_int, minimum=1),
-            "workers": partial(coerce.to_int, minimum=0, maximum=1024),
-            "queue": partial(coerce.to_int, minimum=0),
-            "compact_memory": coerce.to_bool,
-            "decode_memory": partial(coerce.to_int, minimum=0),
-            "sibling_memory": partial(coerce.to_int, minimum=0),
-        },
-    ),
-    "cache": (
-        CacheSettings,
-        {
-            "memory_bytes": partial(coerce.to_int, minimum=0),
-            "max_item_bytes": partial(coerce.to_int, minimum=0),
-            "cache_control": coerce.to_str,
-            "placeholder_cache_control": coerce.to_str,
-            "memory_ttl": coerce.to_float,
-        },
-    ),
-}
-
-SITE_KEYS: dict[str, Coercer] = {
-    "placeholder": coerce.to_str,
-    "placeholder_status": partial(coerce.to_int, minimum=200, maximum=404),
-    "upload_keys": coerce.to_str_list,
-    "upload_allow": coerce.to_networks,
-    "upload_sizes": coerce.to_str,
-    "formats": coerce.to_formats,
-    "webp_quality": partial(coerce.to_int, minimum=1, maximum=100),
-    "avif_quality": partial(coerce.to_int, minimum=1, maximum=100),
-    "avif_effort": partial(coerce.to_int, minimum=0, maximum=9),
-    "render_siblings": coerce.to_bool,
-}
-MVENTORY_KEYS: dict[str, Coercer] = {
-    "sizes": parse_sizes,
-    "quality": partial(coerce.to_int, minimum=1, maximum=100),
-    "frame": coerce.to_bool,
-    "upscale": coerce.to_bool,
-    "background": coerce.to_rgb,
-}
-LAYOUTS = ("mventory", "magento2")
+from config.settings import Settings, SiteSettings
 
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,7 +36,7 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
     unknown = set(document) - set(SECTIONS) - {"sites"}
     problems += [f"{name}: unknown section" for name in sorted(unknown)]
     resize = sections["resize"]
-    sites_doc = document.get("sites", {}) if path is not None else _demo_sites()
+    sites_doc = document.get("sites", {}) if path is not None else demo_sites()
     base_dir = Path(path).parent if path is not None else Path.cwd()
     sites = _sites(sites_doc, resize.quality, base_dir, environ, problems)
     if problems:
@@ -185,7 +108,7 @@ def _site(
     problems: list[str],
 ) -> SiteSettings | None:
     where = f"sites.{name}"
-    if not _NAME.match(name) or name in RESERVED_SITE_NAMES:
+    if not NAME.match(name) or name in RESERVED_SITE_NAMES:
         problems.append(f"{where}: site names are letters, digits, '.', '_', '-', not reserved")
         return None
     if not isinstance(table, dict):
@@ -246,7 +169,7 @@ def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
         problems.append(f"{where}.upload_sizes: one of 'sync', 'background', 'none'")
     if site.placeholder_status not in {200, 404}:
         problems.append(f"{where}.placeholder_status: 200 or 404")
-    if site.layout == "mventory" and site.placeholder and not _NAME.match(site.placeholder):
+    if site.layout == "mventory" and site.placeholder and not NAME.match(site.placeholder):
         problems.append(f"{where}.placeholder: a bare file name like 'small_image.jpg'")
     if site.layout == "magento2" and site.placeholder:
         try:
@@ -276,7 +199,3 @@ def _check_routes(sites: dict[str, SiteSettings], problems: list[str]) -> None:
                 " (give each its own `hosts`)"
             )
         seen[route] = site.name
-
-
-def _demo_sites() -> dict[str, Any]:
-    return {DEMO_SITE: {"sizes": SEED_SIZES + ", 1200x", "placeholder": "placeholder.jpg"}}
