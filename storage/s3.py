@@ -9,38 +9,32 @@ any other failure is a 502. botocore's own text stays in `__cause__`, for the lo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError
 
 from .base import GetStatus, ListedObject, ObjectMeta, StoredObject
-from .errors import StorageError, StorageTimeout
+from .errors import StorageError
+from .s3answers import (
+    MISSING,
+    S3Body,
+    error_code,
+    guard,
+    http_status,
+    object_meta,
+    response_date,
+    utc,
+)
 
 if TYPE_CHECKING:  # the stubs are a dev dependency: types only, never imported at run time
-    from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import (
-        GetObjectOutputTypeDef,
-        HeadObjectOutputTypeDef,
-        ObjectIdentifierTypeDef,
-        PutObjectOutputTypeDef,
-    )
+    from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
 
 DELETE_BATCH = 1000  # the DeleteObjects limit
-_MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
 class S3Storage:
@@ -104,26 +98,28 @@ class S3Storage:
         # botocore cannot send it): the object is fetched whole and compared by the caller.
         if if_none_match and if_none_match.isascii():
             params["IfNoneMatch"] = if_none_match
-        async with _guard(self._timeout):
+        async with guard(self._timeout):
             try:
                 resp = await self._client.get_object(**params)
             except ClientError as exc:
-                if _status(exc) == 304:
+                if http_status(exc) == 304:
                     return StoredObject(GetStatus.NOT_MODIFIED)
-                if _code(exc) == "NoSuchKey":
+                if error_code(exc) == "NoSuchKey":
                     return StoredObject(GetStatus.NOT_FOUND)
                 raise
-        return StoredObject(GetStatus.OK, _meta(key, resp), _S3Body(resp["Body"], self._timeout))
+        return StoredObject(
+            GetStatus.OK, object_meta(key, resp), S3Body(resp["Body"], self._timeout)
+        )
 
     async def head(self, key: str) -> ObjectMeta | None:
-        async with _guard(self._timeout):
+        async with guard(self._timeout):
             try:
                 resp = await self._client.head_object(**self._params(key))
             except ClientError as exc:
-                if _code(exc) in _MISSING:
+                if error_code(exc) in MISSING:
                     return None
                 raise
-        return _meta(key, resp)
+        return object_meta(key, resp)
 
     async def put(
         self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None
@@ -133,9 +129,9 @@ class S3Storage:
         params["ContentLength"] = len(data)
         if cache_control:
             params["CacheControl"] = cache_control
-        async with _guard(self._timeout):
+        async with guard(self._timeout):
             resp = await self._client.put_object(**params)
-        modified = _response_date(resp)
+        modified = response_date(resp)
         return ObjectMeta(key, len(data), content_type, resp["ETag"], modified, cache_control)
 
     async def delete(self, keys: Sequence[str]) -> None:
@@ -143,7 +139,7 @@ class S3Storage:
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
             objects: list[ObjectIdentifierTypeDef] = [{"Key": self.prefix + k} for k in batch]
-            async with _guard(self._timeout):
+            async with guard(self._timeout):
                 resp = await self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
                 )
@@ -160,13 +156,13 @@ class S3Storage:
             PaginationConfig={"PageSize": self._page_size},
         ).__aiter__()
         while True:
-            async with _guard(self._timeout):
+            async with guard(self._timeout):
                 page = await anext(pages, None)
             if page is None:
                 return
             for item in page.get("Contents", ()):
                 key = item["Key"][len(self.prefix) :]
-                yield ListedObject(key, item["Size"], _utc(item["LastModified"]))
+                yield ListedObject(key, item["Size"], utc(item["LastModified"]))
 
     async def subdirectories(self, prefix: str) -> Sequence[str]:
         """Common prefixes one level below `prefix` (ListObjectsV2 with Delimiter="/")."""
@@ -176,7 +172,7 @@ class S3Storage:
         ).__aiter__()
         names: list[str] = []
         while True:
-            async with _guard(self._timeout):
+            async with guard(self._timeout):
                 page = await anext(pages, None)
             if page is None:
                 return sorted(names)
@@ -185,7 +181,7 @@ class S3Storage:
 
     async def ping(self) -> None:
         """Raise StorageError unless the bucket answers (and exists) right now."""
-        async with _guard(self._timeout):
+        async with guard(self._timeout):
             await self._client.head_bucket(Bucket=self.bucket)
 
     async def close(self) -> None:
@@ -193,80 +189,3 @@ class S3Storage:
 
     def _params(self, key: str) -> dict[str, Any]:
         return {"Bucket": self.bucket, "Key": self.prefix + key}
-
-
-class _S3Body:
-    """A GetObject body streamed from its connection.
-
-    Draining it returns the connection to the pool; closing it early drops the
-    connection (the rest of the body is never read), which frees the pool slot too.
-    """
-
-    def __init__(self, stream: StreamingBody, timeout: float) -> None:
-        self._stream, self._timeout = stream, timeout
-
-    async def iter_chunks(self, size: int = 65536) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                async with _guard(self._timeout):  # a stall between chunks is a timeout
-                    chunk: bytes = await self._stream.read(size)
-                if not chunk:
-                    return
-                yield chunk
-        finally:
-            await self.close()
-
-    async def read(self) -> bytes:
-        try:
-            async with _guard(self._timeout):
-                data: bytes = await self._stream.read()
-                return data
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        self._stream.close()
-
-
-@asynccontextmanager
-async def _guard(seconds: float) -> AsyncIterator[None]:
-    """Bound a storage call in time and turn whatever it raises into StorageError."""
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
-        raise StorageTimeout() from exc
-    except (BotoCoreError, ClientError, aiohttp.ClientError, OSError) as exc:
-        raise StorageError() from exc
-
-
-def _status(exc: ClientError) -> int | None:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status if isinstance(status, int) else None
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _meta(key: str, resp: GetObjectOutputTypeDef | HeadObjectOutputTypeDef) -> ObjectMeta:
-    return ObjectMeta(
-        key=key,
-        size=resp["ContentLength"],
-        content_type=resp.get("ContentType") or "application/octet-stream",
-        etag=resp["ETag"],
-        last_modified=_utc(resp["LastModified"]),
-        cache_control=resp.get("CacheControl"),
-    )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(microsecond=0)
-
-
-def _response_date(resp: PutObjectOutputTypeDef) -> datetime:
-    date = resp["ResponseMetadata"]["HTTPHeaders"].get("date") or ""
-    try:
-        return _utc(parsedate_to_datetime(date))
-    except (TypeError, ValueError):
-        return _utc(datetime.now(UTC))
