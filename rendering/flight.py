@@ -34,12 +34,12 @@ from typing import Generic, TypeVar
 
 from layouts import ImageRequest
 from rendering.batch import Batch, Download, Origin, Source, retrieve
-from rendering.budget import decode_cost
+from rendering.downloads import Downloads
 from rendering.errors import OriginalMissing
 from rendering.pool import Priority, Reservation, ResizePool
 from rendering.siblings import Siblings, candidates, kept_shrinks
-from resize import Decoder, Limits, Rendered, SourceTooLarge
-from storage import GetStatus, Storage
+from resize import Decoder, Limits, Rendered
+from storage import Storage
 from telemetry import Metrics
 
 T = TypeVar("T")
@@ -69,15 +69,15 @@ class Renderer(Generic[T, S]):
         keep_for: float = 10.0,
         keep_bytes: int = 64 << 20,
     ) -> None:
-        self._storage, self._pool, self._limits = storage, pool, limits
-        self._metrics, self._publish, self._stamp = metrics, publish, stamp
+        self._pool, self._limits = pool, limits
+        self._metrics, self._publish = metrics, publish
         self._open: dict[str, Batch[T]] = {}
         self._pending: dict[str, Batch[T]] = {}
         self._running: set[asyncio.Task[None]] = set()
         # Sources held at once: one rendering and one downloaded next per thread. Batches
         # queued beyond that wait without holding their original's bytes (memory bound).
         self._in_memory = asyncio.Semaphore(2 * pool.workers)
-        self._downloads: dict[str, Download[S]] = {}
+        self._downloads: Downloads[S] = Downloads(storage, limits, stamp)
         busy = lambda key: key in self._pending or known(key)  # noqa: E731
         self.siblings: Siblings[T, S] = Siblings(
             storage, pool, metrics, publish, busy, keep_for, keep_bytes
@@ -105,9 +105,7 @@ class Renderer(Generic[T, S]):
 
         Call it after the write to storage; renders under way download again.
         """
-        download = self._downloads.pop(original, None)
-        if download is not None:
-            download.stale = True
+        self._downloads.invalidate(original)
         self.siblings.discard(original)
 
     async def close(self) -> None:
@@ -158,14 +156,14 @@ class Renderer(Generic[T, S]):
                 return
             async with self._in_memory:
                 for attempt in range(1, STALE_ATTEMPTS + 1):
-                    download = self._take_download(batch.original)
+                    download = self._downloads.take(batch.original)
                     done = await self._attempt(batch, download, last=attempt == STALE_ATTEMPTS)
                     if not download.stale:
                         break
                     self._metrics.stale_renders.inc()
                     if done is not None:  # the last attempt: answer, but keep nothing
                         break
-                    self._release_download(batch.original, download)
+                    self._downloads.release(batch.original, download)
                     download = None
             assert download is not None
             assert done is not None
@@ -178,7 +176,7 @@ class Renderer(Generic[T, S]):
             batch.settle(error)
         finally:
             if download is not None:
-                self._release_download(batch.original, download)
+                self._downloads.release(batch.original, download)
 
     def _finished(
         self, batch: Batch[T], reservation: Reservation, task: asyncio.Task[None]
@@ -231,40 +229,6 @@ class Renderer(Generic[T, S]):
                 future.add_done_callback(retrieve)
             else:
                 future.set_result(item)
-
-    def _take_download(self, original: str) -> Download[S]:
-        """The current download of `original` (started if there is none), for one batch.
-
-        A product page asking for four sizes can split into two batches (the first one
-        started before the last request arrived); they still share one download.
-        """
-        download = self._downloads.get(original)
-        if download is None:
-            download = Download(self._stamp())
-            download.task = asyncio.create_task(self._download(original))
-            download.task.add_done_callback(retrieve)
-            self._downloads[original] = download
-        download.users += 1
-        return download
-
-    def _release_download(self, original: str, download: Download[S]) -> None:
-        download.users -= 1
-        if download.users > 0:
-            return
-        if self._downloads.get(original) is download:
-            del self._downloads[original]
-        if download.task is not None and not download.task.done():
-            download.task.cancel()  # nobody wants these bytes any more
-
-    async def _download(self, original: str) -> Source:
-        found = await self._storage.get(original)
-        if found.status is not GetStatus.OK or found.body is None or found.meta is None:
-            raise OriginalMissing()
-        if found.meta.size > self._limits.max_bytes:
-            await found.body.close()
-            raise SourceTooLarge("source image is over the byte limit")
-        data = await found.body.read()
-        return Source(data, found.meta.etag, decode_cost(data))
 
     async def _from_kept(self, batch: Batch[T]) -> bool:
         """Render the batch from decodes kept for siblings, with no download, when they
