@@ -10,12 +10,11 @@ import logging
 
 import pyvips
 
-from config import DEMO_SITE, Settings
+from config import DEMO_SAMPLE, DEMO_SITE, Settings
 from layouts import Router
 from storage import open_storage
 
 log = logging.getLogger("mediaproxy.demo")
-SAMPLE_REL = "s/a/sample.jpg"
 
 
 def sample_jpeg(width: int = 1600, height: int = 1200, hue: float = 0.0) -> bytes:
@@ -36,7 +35,7 @@ async def seed_demo(settings: Settings, router: Router, base_url: str) -> None:
         return
     storage = await open_storage(settings.storage)
     try:
-        samples = {layout.original_key(SAMPLE_REL): sample_jpeg()}
+        samples = {layout.original_key(DEMO_SAMPLE): sample_jpeg()}
         if layout.site.placeholder:
             samples[layout.original_key(layout.site.placeholder)] = sample_jpeg(800, 800, hue=128)
         for key, data in samples.items():
@@ -45,4 +44,4 @@ async def seed_demo(settings: Settings, router: Router, base_url: str) -> None:
                 log.info("demo: wrote %s", key)
     finally:
         await storage.close()
-    log.info("try: curl -o /tmp/x.jpg %s/%s", base_url, layout.sizes[0].key(SAMPLE_REL))
+    log.info("try: curl -o /tmp/x.jpg %s/%s", base_url, layout.sizes[0].key(DEMO_SAMPLE))

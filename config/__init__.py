@@ -2,7 +2,7 @@
 
 from config.errors import ConfigError
 from config.loader import load_settings
-from config.schema import DEMO_SITE, SEED_SIZES
+from config.schema import DEMO_SAMPLE, DEMO_SITE, SEED_SIZES
 from config.settings import (
     CacheSettings,
     ResizeSettings,
@@ -14,6 +14,7 @@ from config.settings import (
 from config.sizes import SizeSpec, parse_sizes
 
 __all__ = [
+    "DEMO_SAMPLE",
     "DEMO_SITE",
     "SEED_SIZES",
     "CacheSettings",

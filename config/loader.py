@@ -24,7 +24,7 @@ from config.schema import (
     SITE_KEYS,
     demo_sites,
 )
-from config.settings import Settings, SiteSettings
+from config.settings import EMBEDDED_DEFAULT, Settings, SiteSettings
 
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,7 +47,7 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
         resize=resize,
         cache=sections["cache"],
         sites=sites,
-        source=str(path) if path is not None else "embedded default",
+        source=str(path) if path is not None else EMBEDDED_DEFAULT,
     )
 
 

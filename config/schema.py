@@ -18,6 +18,7 @@ from config.sizes import parse_sizes
 Coercer = Callable[[Any], Any]
 SEED_SIZES = "300x, 300x300, 70x70, 170x170, 215x170, 65x65, 310x, 210x, 90x"
 DEMO_SITE = "demo"
+DEMO_SAMPLE = "s/a/sample.jpg"  # the original the embedded default seeds, below the site
 RESERVED_SITE_NAMES = {"healthz", "readyz", "metrics"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -135,6 +135,9 @@ class SiteSettings:
         return {spec.text: spec for spec in self.sizes}
 
 
+EMBEDDED_DEFAULT = "embedded default"
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -142,4 +145,9 @@ class Settings:
     resize: ResizeSettings = field(default_factory=ResizeSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     sites: dict[str, SiteSettings] = field(default_factory=dict)
-    source: str = "embedded default"
+    source: str = EMBEDDED_DEFAULT  # the config file read, or this
+
+    @property
+    def embedded(self) -> bool:
+        """No config file: the demo site of a first run (its sample is seeded)."""
+        return self.source == EMBEDDED_DEFAULT

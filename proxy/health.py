@@ -6,6 +6,7 @@ from html import escape
 
 from aiohttp import web
 
+from config import DEMO_SAMPLE, DEMO_SITE
 from proxy.services import SERVICES
 from storage import StorageError
 
@@ -13,16 +14,18 @@ from storage import StorageError
 async def index(request: web.Request) -> web.Response:
     """What a person opening the bare address sees: what this is and what to try."""
     services = request.app[SERVICES]
-    rows = []
+    rows, demo = [], services.settings.embedded
     for name, layout in services.router.layouts.items():
         sizes = ", ".join(size.name for size in layout.sizes[:12])
         more = f" and {len(layout.sizes) - 12} more" if len(layout.sizes) > 12 else ""
-        sample = layout.sizes[0].key("a/b/example.jpg") if layout.sizes else ""
+        # A first run's seeded sample is there to click; elsewhere the URLs show shapes.
+        linked = demo and name == DEMO_SITE
+        rel = DEMO_SAMPLE if linked else "a/b/example.jpg"
+        paths = [layout.original_key(rel)] + [size.key(rel) for size in layout.sizes[:1]]
+        urls = "<br>".join(_url(f"/{path}", linked) for path in paths)
         rows.append(
             f"<tr><td>{escape(name)}</td><td>{escape(type(layout).__name__)}</td>"
-            f"<td>{len(layout.sizes)}: {escape(sizes + more)}</td>"
-            f"<td><code>/{escape(layout.original_key('a/b/example.jpg'))}</code><br>"
-            f"<code>/{escape(sample)}</code></td></tr>"
+            f"<td>{len(layout.sizes)}: {escape(sizes + more)}</td><td>{urls}</td></tr>"
         )
     page = (
         "<!doctype html><meta charset=utf-8><title>mediaproxy</title>"
@@ -36,6 +39,11 @@ async def index(request: web.Request) -> web.Response:
         '<a href="/metrics">/metrics</a></p>'
     )
     return web.Response(text=page, content_type="text/html")
+
+
+def _url(path: str, linked: bool) -> str:
+    code = f"<code>{escape(path)}</code>"
+    return f'<a href="{escape(path)}">{code}</a>' if linked else code
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -42,6 +43,13 @@ async def test_serve_without_config_shows_the_demo_image(tmp_path: Path) -> None
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base + "/healthz", process)
         async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/") as response:
+                links = re.findall(r'href="(/demo/[^"]+)"', await response.text())
+            assert links == ["/demo/full/s/a/sample.jpg", "/demo/300x/s/a/sample.jpg"]
+            for link, size in zip(links, [(1600, 1200), (300, 225)], strict=True):
+                async with session.get(base + link) as response:
+                    assert response.status == 200
+                    assert dims(await response.read()) == size
             async with session.get(base + "/demo/215x170/s/a/sample.jpg") as response:
                 assert response.status == 200
                 assert dims(await response.read()) == (215, 161)
