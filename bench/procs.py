@@ -97,7 +97,10 @@ class Proc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
+                self._log.flush()
+                last = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                # The log's directory goes with the run: its last lines go in the error.
+                raise RuntimeError(f"{self.name} exited early: " + " | ".join(last))
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status < 500:

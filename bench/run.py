@@ -1,7 +1,7 @@
-"""Run the benchmarks of issue 6 and print a table of figures, ratios and verdicts.
+"""Run the benchmarks (issues 5, 6, 10, 12-14) and print figures, ratios and verdicts.
 
-    python -m bench.run                      # all six, full size (~6 min on 2 cores)
-    python -m bench.run --quick              # all six, small counts (< 2 min)
+    python -m bench.run                      # all ten, full size (~25 min on 2 cores)
+    python -m bench.run --quick              # all ten, small counts (~6 min)
     python -m bench.run cold hit             # some of them
     python -m bench.run --source debian      # real photographs (see bench/photos.py)
     python -m bench.run --corpus DIR         # your own originals
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("benches", nargs="*", metavar="BENCH", help=", ".join(BENCHES))
-    parser.add_argument("--quick", action="store_true", help="small counts, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small counts (all ten: ~6 minutes)")
     parser.add_argument("--source", choices=["generated", "debian"], default="generated")
     parser.add_argument("--corpus", type=Path, help="a directory of originals to use instead")
     args = parser.parse_args(argv)
