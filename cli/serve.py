@@ -7,12 +7,14 @@ import asyncio
 import logging
 
 from cli.common import Subparsers, add_command
+from cli.console import usage_error
 from cli.demo import seed_demo
 from config import Settings
 from layouts import Router
 from proxy.app import run_server
 from rendering import configure_malloc
 from resize import configure_libvips
+from storage import UnusableStorage
 
 
 def register(subparsers: Subparsers) -> None:
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     configure_libvips()  # before the demo seeding touches libvips
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    if settings.source == "embedded default":
+    if settings.embedded:
         asyncio.run(seed_demo(settings, router, f"http://{host}:{port}"))
     logging.getLogger("mediaproxy").info(
         "mediaproxy on http://%s:%d, config: %s, storage: %s, sites: %s",
@@ -45,5 +47,8 @@ def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
         settings.storage.url,
         ", ".join(settings.sites),
     )
-    run_server(settings, host, port, router)
+    try:
+        run_server(settings, host, port, router)
+    except UnusableStorage as error:
+        return usage_error("serve", f"storage.url: {error}")
     return 0

@@ -7,7 +7,9 @@ adds the key and collects the message instead of stopping at the first one.
 from __future__ import annotations
 
 import ipaddress
+import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from config.settings import IPNetwork
 
@@ -41,8 +43,8 @@ def to_float(value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"must be above 0, got {number}")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"must be a number above 0, got {number}")
     return number
 
 
@@ -50,6 +52,15 @@ def to_str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
+
+
+def to_http_url(value: Any) -> str:
+    """An http(s) URL with a host, or "" (none: the backend's default)."""
+    text = to_str(value)
+    parts = urlsplit(text)
+    if text and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {text!r}")
+    return text
 
 
 def to_str_list(value: Any) -> tuple[str, ...]:

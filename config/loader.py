@@ -26,19 +26,22 @@ from config.schema import (
 )
 from config.settings import EMBEDDED_DEFAULT, Settings, SiteSettings
 
+MIN_KEY_LENGTH = 16  # an upload key is a bearer secret: long enough not to be guessed
+
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read `path` (None: the embedded default with one demo site) and apply overrides."""
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     document = _read_toml(Path(path), problems) if path is not None else {}
+    unreadable = bool(problems)  # then the file's own problem is all there is to say of it
     sections = {name: _section(name, document, environ, problems) for name in SECTIONS}
     unknown = set(document) - set(SECTIONS) - {"sites"}
     problems += [f"{name}: unknown section" for name in sorted(unknown)]
     resize = sections["resize"]
     sites_doc = document.get("sites", {}) if path is not None else demo_sites()
     base_dir = Path(path).parent if path is not None else Path.cwd()
-    sites = _sites(sites_doc, resize.quality, base_dir, environ, problems)
+    sites = {} if unreadable else _sites(sites_doc, resize.quality, base_dir, environ, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -140,17 +143,17 @@ def _site(
                 values[key] = convert(table[key])
             except ValueError as error:
                 problems.append(f"{where}.{key}: {error}")
+    if any(len(key) < MIN_KEY_LENGTH for key in values.get("upload_keys", ())):
+        problems.append(f"{where}.upload_keys: keys must be at least {MIN_KEY_LENGTH} characters")
     values["upload_keys"] = values.get("upload_keys", ()) + _env_keys(
         keys_env, environ, where, problems
     )
-    if layout == "mventory" and "sizes" not in values:
-        return None
     if layout == "magento2":
         values["magento2"] = magento2.read_magento2(table, where, base_dir, environ, problems)
         values["quality"] = values["magento2"].jpeg_quality
     site = SiteSettings(name=name, **values)
-    _check_site(site, where, problems)
-    return site
+    _check_site(site, where, problems)  # also when its sizes were wrong: all problems at once
+    return site if layout == "magento2" or "sizes" in values else None
 
 
 def _env_keys(
@@ -161,14 +164,22 @@ def _env_keys(
     if not isinstance(env_name, str) or env_name not in environ:
         problems.append(f"{where}.upload_keys_env: environment variable {env_name!r} is not set")
         return ()
-    return coerce.to_str_list(environ[env_name])
+    keys = coerce.to_str_list(environ[env_name])
+    if any(len(key) < MIN_KEY_LENGTH for key in keys):
+        problems.append(
+            f"{where}.upload_keys_env: {env_name} holds a key shorter than"
+            f" {MIN_KEY_LENGTH} characters"
+        )
+    return keys
 
 
 def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
     if site.upload_sizes not in {"sync", "background", "none"}:
-        problems.append(f"{where}.upload_sizes: one of 'sync', 'background', 'none'")
+        problems.append(
+            f"{where}.upload_sizes: one of 'sync', 'background', 'none', got {site.upload_sizes!r}"
+        )
     if site.placeholder_status not in {200, 404}:
-        problems.append(f"{where}.placeholder_status: 200 or 404")
+        problems.append(f"{where}.placeholder_status: 200 or 404, got {site.placeholder_status}")
     if site.layout == "mventory" and site.placeholder and not NAME.match(site.placeholder):
         problems.append(f"{where}.placeholder: a bare file name like 'small_image.jpg'")
     if site.layout == "magento2" and site.placeholder:
@@ -176,8 +187,6 @@ def _check_site(site: SiteSettings, where: str, problems: list[str]) -> None:
             magento2.rel(site.placeholder)
         except ValueError as error:
             problems.append(f"{where}.placeholder: {error}")
-    if any(len(key) < 16 for key in site.upload_keys):
-        problems.append(f"{where}.upload_keys: keys must be at least 16 characters")
 
 
 def _check_routes(sites: dict[str, SiteSettings], problems: list[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from config import coerce
 from config.settings import CacheSettings, ResizeSettings, ServerSettings, StorageSettings
 from config.sizes import parse_sizes
+from config.storageurl import checked_storage_url
 
 Coercer = Callable[[Any], Any]
 SEED_SIZES = "300x, 300x300, 70x70, 170x170, 215x170, 65x65, 310x, 210x, 90x"
@@ -39,8 +40,8 @@ SECTIONS: dict[str, tuple[type, dict[str, Coercer]]] = {
     "storage": (
         StorageSettings,
         {
-            "url": coerce.to_str,
-            "endpoint_url": coerce.to_str,
+            "url": checked_storage_url,
+            "endpoint_url": coerce.to_http_url,
             "region": coerce.to_str,
             "timeout": coerce.to_float,
             "max_connections": partial(coerce.to_int, minimum=1, maximum=4096),

@@ -42,10 +42,16 @@ def parse_sizes(value: str | list[str]) -> tuple[SizeSpec, ...]:
     """
     items = value.split(",") if isinstance(value, str) else list(value)
     specs: dict[str, SizeSpec] = {}
+    wrong: list[str] = []  # every bad spec in one message: one fix, not one per run
     for raw in items:
         text = str(raw).strip()
         if text and text not in specs:
-            specs[text] = SizeSpec.parse(text)
+            try:
+                specs[text] = SizeSpec.parse(text)
+            except ValueError as error:
+                wrong.append(str(error))
+    if wrong:
+        raise ValueError("; ".join(wrong))
     if not specs:
         raise ValueError("no sizes given")
     return tuple(specs.values())

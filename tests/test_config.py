@@ -98,3 +98,56 @@ def test_config_show_masks_upload_keys(
     assert shown["sites"]["t1"]["upload_keys"] == ["***"]
     assert shown["sites"]["t1"]["sizes"] == ["300x", "300x300", "70x70"]
     assert "secret-secret" not in json.dumps(shown)
+
+
+def test_storage_settings_are_checked_with_the_rest(tmp_path: Path) -> None:
+    text = GOOD.replace('url = "s3://shop-media/media"', 'endpoint_url = "notaurl"')
+    text += '\n[sites.t2]\nsizes = "300x, abc, 0x0"\nplaceholder_status = 302\n'
+    env = {"MEDIAPROXY_STORAGE_URL": "ftp://x", "MEDIAPROXY_STORAGE_TIMEOUT": "nan"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), env | {"T1_KEYS": "short"})
+    assert sorted(caught.value.problems) == [
+        "MEDIAPROXY_STORAGE_TIMEOUT: must be a number above 0, got nan",
+        "MEDIAPROXY_STORAGE_URL: storage url must start with 'file:' or 's3://', got 'ftp://x'",
+        "sites.t1.upload_keys_env: T1_KEYS holds a key shorter than 16 characters",
+        "sites.t2.placeholder_status: 200 or 404, got 302",
+        "sites.t2.sizes: 'abc' is not a size like '300x', 'x500' or '215x170';"
+        " '0x0' is not a size like '300x', 'x500' or '215x170'",
+        "storage.endpoint_url: expected an http:// or https:// URL with a host, got 'notaurl'",
+    ]
+
+
+@pytest.mark.parametrize("url", ["s3://", "file:", "s3://Bad_Bucket!/p", "/tmp/abs"])
+def test_config_check_refuses_a_bad_storage_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("T1_KEYS", "k" * 20)
+    monkeypatch.setenv("MEDIAPROXY_STORAGE_URL", url)
+    assert main(["--config", str(write(tmp_path, GOOD)), "config", "check"]) == 2
+    assert "MEDIAPROXY_STORAGE_URL: storage url" in capsys.readouterr().err
+
+
+def test_an_unreadable_file_is_the_one_problem_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "[sites.t1\n"), {})
+    assert len(caught.value.problems) == 1
+    assert "not valid TOML" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "0"], ["pregen"], ["delete", "--site", "t1", "a/b/x.jpg"]]
+)
+def test_commands_refuse_a_storage_directory_they_cannot_use(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    (tmp_path / "plain").write_bytes(b"a file, not a directory")
+    monkeypatch.setenv("T1_KEYS", "k" * 20)
+    monkeypatch.setenv("MEDIAPROXY_STORAGE_URL", f"file:{tmp_path}/plain")
+    assert main(["--config", str(write(tmp_path, GOOD)), *command]) == 2
+    err = capsys.readouterr().err
+    assert f"storage.url: storage url 'file:{tmp_path}/plain': " in err
+    assert "is not a usable directory (File exists)" in err
+    assert "Traceback" not in err

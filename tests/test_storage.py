@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from config import StorageSettings
+from config.storageurl import S3Location, parse_storage_url
 from storage import (
     FileStorage,
     GetStatus,
@@ -31,7 +32,6 @@ from storage import (
     etag_matches,
     fileops,
     open_storage,
-    parse_s3_url,
 )
 from storage.files import _FileBody
 from tests.conftest import MotoServer, OpenS3, RawS3
@@ -398,7 +398,7 @@ async def test_open_storage_file_urls(tmp_path: Path, monkeypatch: pytest.Monkey
     ],
 )
 def test_parse_s3_urls(url: str, bucket: str, prefix: str) -> None:
-    assert parse_s3_url(url) == (bucket, prefix)
+    assert parse_storage_url(url) == S3Location(bucket, prefix)
 
 
 @pytest.mark.usefixtures("_aws_env")
@@ -426,6 +426,18 @@ async def test_open_storage_s3_url() -> None:
 async def test_open_storage_rejects_bad_urls(url: str) -> None:
     with pytest.raises(ValueError, match="storage url"):
         await open_storage(StorageSettings(url=url))
+
+
+async def test_a_file_url_that_is_no_directory_is_refused_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain").write_bytes(b"x")
+    for url, reason in [
+        (f"file:{tmp_path}/plain", "File exists"),
+        (f"file:{tmp_path}/plain/below", "Not a directory"),
+    ]:
+        with pytest.raises(ValueError, match=f"is not a usable directory \\({reason}\\)"):
+            await open_storage(StorageSettings(url=url))
 
 
 @pytest.mark.parametrize(

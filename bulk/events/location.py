@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import parse_s3_url
+from config.storageurl import S3Location, parse_storage_url
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,9 @@ class Location:
 
     @classmethod
     def of(cls, storage_url: str) -> Location:
-        if storage_url.startswith("s3://"):
-            return cls(*parse_s3_url(storage_url))
+        location = parse_storage_url(storage_url)
+        if isinstance(location, S3Location):
+            return cls(location.bucket, location.prefix)
         return cls(None)
 
     def storage_key(self, bucket: str, key: str) -> str | None:
