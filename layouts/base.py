@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from config import SiteSettings
+from layouts.errors import NotAnImage
 from layouts.segments import valid_rel
 from resize import ImageFormat, RenderParams, is_image_name
 
@@ -147,6 +148,8 @@ class SiteLayout(ABC):
         stem, dot, ext = rel.rpartition(".")
         if dot and ext in self.formats and not size.suffix and is_image_name(stem):
             return self.request(stem, self.variant(size, ext))
+        if not is_image_name(rel):
+            raise NotAnImage()
         return self.request(rel, size)
 
     @cached_property

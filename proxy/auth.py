@@ -19,7 +19,10 @@ def client_address(request: web.Request, trusted: tuple[IPNetwork, ...]) -> str:
     trusted, so an untrusted client cannot spoof its address by sending the header.
     """
     address = request.remote or ""
-    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+    # Several header lines are one list, in order (RFC 9110 §5.3): a proxy that adds its own
+    # line after the client's (HAProxy `option forwardfor`) must not let the client's decide.
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
+    hops = [hop.strip() for hop in forwarded.split(",")]
     hops = [hop for hop in hops if hop]
     while hops and _inside(address, trusted):
         address = hops.pop()

@@ -16,16 +16,19 @@ async def index(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     rows, demo = [], services.settings.embedded
     for name, layout in services.router.layouts.items():
-        sizes = ", ".join(size.name for size in layout.sizes[:12])
-        more = f" and {len(layout.sizes) - 12} more" if len(layout.sizes) > 12 else ""
+        base = [size for size in layout.sizes if not size.suffix]  # variants are no URLs
+        sizes = ", ".join(size.name for size in base[:12])
+        more = f" and {len(base) - 12} more" if len(base) > 12 else ""
+        if layout.formats:
+            more += f"; each also as {' and '.join(layout.formats)} by Accept"
         # A first run's seeded sample is there to click; elsewhere the URLs show shapes.
         linked = demo and name == DEMO_SITE
         rel = DEMO_SAMPLE if linked else "a/b/example.jpg"
-        paths = [layout.original_key(rel)] + [size.key(rel) for size in layout.sizes[:1]]
+        paths = [layout.original_key(rel)] + [size.key(rel) for size in base[:1]]
         urls = "<br>".join(_url(f"/{path}", linked) for path in paths)
         rows.append(
             f"<tr><td>{escape(name)}</td><td>{escape(type(layout).__name__)}</td>"
-            f"<td>{len(layout.sizes)}: {escape(sizes + more)}</td><td>{urls}</td></tr>"
+            f"<td>{len(base)}: {escape(sizes + more)}</td><td>{urls}</td></tr>"
         )
     page = (
         "<!doctype html><meta charset=utf-8><title>mediaproxy</title>"

@@ -39,7 +39,7 @@ async def replace_original(
     Returns the reason per size name that could not be stored, and the write's claim on
     the original: released here unless `keep_claim` (a background render takes it over).
     """
-    sizes = size_keys(image) if is_image_name(image.rel) else []
+    sizes = size_keys(image)
     async with services.originals.hold(image.original):
         token = services.originals.claim(image.original)  # a background render going: stop
         try:
@@ -155,4 +155,8 @@ async def store_sizes(
 
 
 def size_keys(image: ImageRequest) -> list[str]:
+    """The keys of every size of `image`; none for a plain file (whose size keys would be
+    another image's: `a.jpg.webp`'s are a.jpg's WebP variants)."""
+    if not is_image_name(image.rel):
+        return []
     return list(image.layout.size_keys(image.rel).values())

@@ -28,10 +28,18 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Names that must hold an image of one of these formats (uploads check by content; pregen
 # and migrate only consider these). Any other name is a plain file, stored as-is.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+VARIANT_SUFFIXES = (".webp", ".avif")
 
 
 def is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
+    """Whether `name` names an original: an image suffix, and not the shape of a format
+    variant's key (`a.jpg.webp` is where a.jpg's WebP sizes go, SPEC §10: as an original
+    of its own its sizes would be written over those)."""
+    lower = name.lower()
+    if not lower.endswith(IMAGE_SUFFIXES):
+        return False
+    stem, _, ext = lower.rpartition(".")
+    return not (f".{ext}" in VARIANT_SUFFIXES and stem.endswith(IMAGE_SUFFIXES))
 
 
 def sniff(data: bytes) -> ImageFormat | None:

@@ -15,7 +15,7 @@ import pyvips
 from bulk import PregenOptions, pregen
 from bulk.delete import keys_of
 from config import ConfigError, Settings, load_settings
-from layouts import Router
+from layouts import NotAnImage, Router
 from resize import ImageFormat, Limits, RenderParams, render_many
 from storage import GetStatus, Storage
 from tests import images
@@ -80,8 +80,11 @@ def test_a_site_without_formats_has_no_variants(tmp_path: Path) -> None:
     path.write_text('[sites.t1]\nsizes = "300x"\n')
     router = Router.from_settings(load_settings(path, {}))
     assert [size.name for size in router.layouts["t1"].sizes] == ["300x"]
-    # without the format, `a.jpg.webp` is just a name (whose original does not exist)
-    assert router.parse("/t1/300x/a.jpg.webp").original == "t1/full/a.jpg.webp"
+    # without the format, `a.jpg.webp` is still a variant's key, never an original with
+    # sizes of its own (they would land on a.jpg's variants once the format is turned on)
+    with pytest.raises(NotAnImage):
+        router.parse("/t1/300x/a.jpg.webp")
+    assert router.parse("/t1/full/a.jpg.webp").key == "t1/full/a.jpg.webp"  # a plain file
 
 
 @pytest.mark.parametrize("fmt", [ImageFormat.WEBP, ImageFormat.AVIF])

@@ -164,3 +164,47 @@ async def test_upload_writes_every_variant_and_delete_removes_them(
         decode(data)
     assert (await client.delete("/t1/full/u/p/up.jpg", headers=AUTH)).status == 204
     assert [await stored_bytes(storage, key) for key in sizes.values()] == [None] * len(sizes)
+
+
+async def test_a_name_shaped_like_a_variant_is_a_plain_file_and_never_overwrites_one(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    client = await make_client(site=FORMATS)
+    photo = await client.put("/t1/full/s/h/shirt.jpg", data=images.jpeg(600, 400), headers=AUTH)
+    assert photo.status == 201
+    variant = "t1/300x/s/h/shirt.jpg.webp"
+    made = await stored_bytes(storage, variant)
+    assert made is not None
+    # Another upload whose name is that variant's name under full/: stored as it is,
+    # no sizes of its own (they would be shirt.jpg's variants)
+    other = await client.put(
+        "/t1/full/s/h/shirt.jpg.webp", data=images.webp(400, 600), headers=AUTH
+    )
+    assert (other.status, (await other.json())["sizes"]) == (201, {})
+    assert await stored_bytes(storage, variant) == made
+    webp = await client.get("/t1/300x/s/h/shirt.jpg", headers={"Accept": "image/webp"})
+    assert (decode(await webp.read()).width, decode(await webp.read()).height) == (300, 200)
+    assert (await client.delete("/t1/full/s/h/shirt.jpg.webp", headers=AUTH)).status == 204
+    assert await stored_bytes(storage, variant) == made
+    assert await stored_bytes(storage, "t1/full/s/h/shirt.jpg") is not None
+
+
+@pytest.mark.parametrize("name", ["photo.jfif", "photo.jpe", "photo", "notes.txt"])
+async def test_a_size_of_a_name_that_is_no_image_is_415_and_never_stored(
+    make_client: MakeClient, storage: Storage, name: str
+) -> None:
+    client = await make_client(site=FORMATS)
+    stored = await client.put(f"/t1/full/j/f/{name}", data=images.jpeg(300, 200), headers=AUTH)
+    assert (stored.status, (await stored.json())["sizes"]) == (201, {})
+    answer = await client.get(f"/t1/70x70/j/f/{name}")
+    assert answer.status == 415
+    assert "sizes are made of .jpg, .jpeg, .png, .gif and .webp originals" in await answer.text()
+    assert await stored_bytes(storage, f"t1/70x70/j/f/{name}") is None
+
+
+async def test_the_index_page_lists_sizes_not_variants(make_client: MakeClient) -> None:
+    client = await make_client(site=FORMATS)
+    page = await (await client.get("/")).text()
+    assert "<td>9: 300x, 300x300, 70x70," in page
+    assert "each also as avif and webp by Accept" in page
+    assert "300x.webp" not in page

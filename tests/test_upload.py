@@ -8,6 +8,7 @@ import io
 import pytest
 import pyvips
 from aiohttp import ClientResponse
+from multidict import CIMultiDict
 
 from proxy.services import SERVICES
 from storage import GetStatus, Storage
@@ -190,6 +191,24 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy(
         "/t1/full/t/p/tp.jpg?sizes=none", data=images.jpeg(90, 60), headers=headers
     )
     assert response.status == 201
+
+
+async def test_a_second_forwarded_for_line_is_the_nearer_hop(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    """A proxy that appends its own header line (HAProxy) after the client's: the client
+    sent the first line, the proxy's line names the real client, which is not allowed."""
+    client = await make_client(
+        '[server]\ntrusted_proxies = ["127.0.0.1/32"]\n', site='upload_allow = ["10.0.0.0/8"]\n'
+    )
+    headers = CIMultiDict(AUTH)
+    headers.add("X-Forwarded-For", "10.1.2.3")  # what the client made up
+    headers.add("X-Forwarded-For", "203.0.113.9")  # what the trusted proxy saw
+    response = await client.put(
+        "/t1/full/t/p/tp.jpg?sizes=none", data=images.jpeg(90, 60), headers=headers
+    )
+    assert response.status == 403
+    assert await keys(storage) == []
 
 
 @pytest.mark.parametrize(
