@@ -43,7 +43,8 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
         if cached is not None:
             services.metrics.memory_hits.inc()
             return responses.from_cached(request, cached, "memory")
-    image = negotiate(request, services.router.parse(request.raw_path, request.headers.get("Host")))
+    asked = services.router.parse(request.raw_path, request.headers.get("Host"))
+    image = negotiate(request, asked)
     if direct is None:
         cached = services.cache.get(image.key)
         if cached is not None:
@@ -54,7 +55,10 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
         if found is None:
             if image.size is None:
                 raise NotFound("no such image")
-            return await _render_miss(request, services, image)
+            if not services.settings.resize.dynamic and image is not asked:
+                found = await _in_source_format(request, services, asked)
+            if found is None:
+                return await _render_miss(request, services, image)
     if isinstance(found, _Stream):
         return await _stream(request, found, services.settings.server.send_timeout)
     return found
@@ -118,6 +122,18 @@ async def _not_modified(
     services.metrics.storage_hits.inc()
     meta = _with_default_cache_control(meta, services)
     return responses.not_modified_response(responses.meta_headers(meta, "storage"))
+
+
+async def _in_source_format(
+    request: web.Request, services: Services, asked: ImageRequest
+) -> web.StreamResponse | _Stream | None:
+    """Strict mode, a negotiated variant not made yet (formats turned on before pregen
+    ran again): the size in its source format, as nginx's `try_files` would answer."""
+    cached = services.cache.get(asked.key)
+    if cached is not None:
+        services.metrics.memory_hits.inc()
+        return responses.from_cached(request, cached, "memory")
+    return await _from_storage(request, services, asked, services.cache.ticket())
 
 
 def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectMeta:

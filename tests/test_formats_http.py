@@ -208,3 +208,26 @@ async def test_the_index_page_lists_sizes_not_variants(make_client: MakeClient) 
     assert "<td>9: 300x, 300x300, 70x70," in page
     assert "each also as avif and webp by Accept" in page
     assert "300x.webp" not in page
+
+
+async def test_strict_mode_answers_the_source_format_until_the_variant_exists(
+    make_client: MakeClient, storage: Storage
+) -> None:
+    jpeg = images.jpeg(300, 200)
+    await storage.put("t1/300x/s/j/sj.jpg", jpeg, content_type="image/jpeg")
+    client = await make_client(site=FORMATS, RESIZE_DYNAMIC="false")
+    for _ in range(2):  # from storage, then from memory
+        answer = await client.get("/t1/300x/s/j/sj.jpg", headers={"Accept": "image/webp"})
+        assert (answer.status, answer.headers["Content-Type"]) == (200, "image/jpeg")
+        assert answer.headers["Vary"] == "Accept"
+        assert await answer.read() == jpeg
+    assert (await client.get("/t1/300x/s/j/sj.jpg.webp")).status == 404  # asked by name
+    webp = images.webp(300, 200)
+    await storage.put("t1/300x/s/j/sj.jpg.webp", webp, content_type="image/webp")
+    answer = await client.get("/t1/300x/s/j/sj.jpg", headers={"Accept": "image/webp"})
+    assert (answer.headers["Content-Type"], await answer.read()) == ("image/webp", webp)
+    await settle(client)
+    assert [o.key async for o in storage.list("t1/300x/")] == [
+        "t1/300x/s/j/sj.jpg",
+        "t1/300x/s/j/sj.jpg.webp",
+    ]
