@@ -99,6 +99,7 @@ def _sites(
         if site is not None:
             sites[name] = site
     _check_routes(sites, problems)
+    _check_key_spaces(sites, problems)
     return sites
 
 
@@ -208,3 +209,27 @@ def _check_routes(sites: dict[str, SiteSettings], problems: list[str]) -> None:
                 " (give each its own `hosts`)"
             )
         seen[route] = site.name
+
+
+def _check_key_spaces(sites: dict[str, SiteSettings], problems: list[str]) -> None:
+    """No two sites may share storage keys: an upload or delete through one would leave
+    the other's sizes of that original stale, and each would take the other's keys for
+    its own originals."""
+    spaces = {name: _key_space(site) for name, site in sites.items()}
+    names = list(spaces)
+    for n, name in enumerate(names):
+        for other in names[:n]:
+            a, b = spaces[name], spaces[other]
+            if a.startswith(b) or b.startswith(a):
+                key = "key_prefix" if sites[name].magento2 is not None else "name"
+                problems.append(
+                    f"sites.{name}.{key}: its keys ({a}...) overlap those of site {other!r}"
+                    f" ({b}...);"
+                    " give each site its own key_prefix (one site can answer several hosts)"
+                )
+
+
+def _key_space(site: SiteSettings) -> str:
+    if site.magento2 is not None:
+        return site.magento2.key_prefix.strip("/") + "/"
+    return f"{site.name}/"

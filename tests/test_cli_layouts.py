@@ -164,6 +164,7 @@ def test_a_bad_layout_is_still_a_config_error_listing_every_site(
     sites = "".join(
         f'[sites.{name}]\nlayout = "magento2"\nview_xml = ["broken.xml"]\n'
         f'magento_version = "2.4.8"\nurl_prefix = "/{name}/catalog/product"\n'
+        f'key_prefix = "{name}/catalog/product"\n'
         for name in ("m2a", "m2b")
     )
     path.write_text(f'[storage]\nurl = "file:{tmp_path / "media"}"\n{sites}')

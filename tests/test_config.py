@@ -151,3 +151,23 @@ def test_commands_refuse_a_storage_directory_they_cannot_use(
     assert f"storage.url: storage url 'file:{tmp_path}/plain': " in err
     assert "is not a usable directory (File exists)" in err
     assert "Traceback" not in err
+
+
+def test_sites_sharing_storage_keys_are_refused(tmp_path: Path) -> None:
+    text = GOOD + (
+        '[sites.m2]\nlayout = "magento2"\nkey_prefix = "t1/full/cat"\n'
+        '[sites.m2.hashes]\n"0f4c1d1c3e8e9d1e1b2a3c4d5e6f7a8b" = { width = 240, height = 300 }\n'
+        '[sites.m3]\nlayout = "magento2"\nkey_prefix = "t1/full/cat"\nhosts = ["m3.example"]\n'
+        '[sites.m3.hashes]\n"0f4c1d1c3e8e9d1e1b2a3c4d5e6f7a8b" = { width = 100, height = 100 }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), {"T1_KEYS": "k" * 20})
+    assert caught.value.problems == [
+        "sites.m2.key_prefix: its keys (t1/full/cat/...) overlap those of site 't1' (t1/...);"
+        " give each site its own key_prefix (one site can answer several hosts)",
+        "sites.m3.key_prefix: its keys (t1/full/cat/...) overlap those of site 't1' (t1/...);"
+        " give each site its own key_prefix (one site can answer several hosts)",
+        "sites.m3.key_prefix: its keys (t1/full/cat/...) overlap those of site 'm2'"
+        " (t1/full/cat/...);"
+        " give each site its own key_prefix (one site can answer several hosts)",
+    ]
