@@ -14,7 +14,13 @@ from config import Settings
 from layouts import Router
 from proxy import health, reads, writes
 from proxy.accesslog import AccessLogger
-from proxy.guard import ERROR_LOG, ServerErrorLog, guarded, method_not_allowed
+from proxy.guard import (
+    ERROR_LOG,
+    ServerErrorLog,
+    guarded,
+    method_not_allowed,
+    quiet_bad_requests,
+)
 from proxy.services import SERVICES, Services
 from resize import configure_libvips
 from storage import Storage, open_storage
@@ -36,6 +42,7 @@ def create_app(
     the caller built them already (else built from settings). `clock` drives the memory cache's
     expiry and the error log's rate limit (tests pass a fake one).
     """
+    quiet_bad_requests()
     app = web.Application(client_max_size=settings.resize.max_source_bytes)
     app[ERROR_LOG] = ServerErrorLog(clock=clock)
     app.cleanup_ctx.append(_lifetime(settings, storage, clock, router))

@@ -8,6 +8,10 @@ methods no route serves, so nothing reaches aiohttp's own error pages.
 Every 5xx is logged with the request's method and path and its cause (the backend's own
 error for a storage failure), at most one line per kind of cause every few seconds, with
 a count of the ones left out, so an outage is visible without flooding the log.
+
+Requests aiohttp cannot parse (a request line over 8 KiB, raw non-ASCII in the query) are
+answered 400 by aiohttp itself, before any route; it logs each with a traceback at ERROR,
+which `quiet_bad_requests` drops: the access log has the 400 line already.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from problems import Problem
@@ -29,6 +34,20 @@ from storage import StorageTimeout
 
 log = logging.getLogger("mediaproxy")
 LOG_EVERY_SECONDS = 10.0
+
+
+class _BadRequestTraces(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, HttpProcessingError) and 400 <= error.code < 500)
+
+
+_BAD_REQUEST_TRACES = _BadRequestTraces()
+
+
+def quiet_bad_requests() -> None:
+    """Drop aiohttp's tracebacks for requests a client got wrong (see the module docstring)."""
+    logging.getLogger("aiohttp.server").addFilter(_BAD_REQUEST_TRACES)  # once: same object
 
 
 class ServerErrorLog:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 import pytest
@@ -409,3 +410,16 @@ async def test_objects_stored_without_cache_control_get_the_default(
         response = await method("/t1/full/n/c/nocc.jpg")
         assert response.status == 200
         assert response.headers["Cache-Control"] == "public, max-age=31536000"
+
+
+@pytest.mark.parametrize(
+    "target", ["/t1/300x/" + "a" * 9000 + ".jpg", "/t1/300x/a/b/c.jpg?width=\xef\xbc\x91"]
+)
+async def test_requests_aiohttp_cannot_parse_are_400_without_a_logged_traceback(
+    make_client: MakeClient, target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client()
+    assert client.port is not None
+    status, _ = await raw_get(client.port, target)
+    assert status == 400
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
