@@ -41,6 +41,11 @@ class Header:
         return self.orientation >= 5
 
 
+# JPEG's own limit. A PNG may be 1x49,000,000 within the pixel limit, and libvips then
+# spends ~7 s of CPU per size on its millions of rows: an upload that never finishes.
+MAX_SOURCE_SIDE = 65_535
+
+
 def probe(data: bytes, limits: Limits) -> SourceInfo:
     """Check `data` against `limits` and describe it; raises ImageError subclasses."""
     return read_header(data, limits).info
@@ -55,6 +60,10 @@ def read_header(data: bytes, limits: Limits) -> Header:
         raise UnsupportedImage("empty file" if not data else "not a JPEG, PNG, WebP or GIF image")
     image = load(data, fmt)
     width, height = image.width, image.height
+    if max(width, height) > MAX_SOURCE_SIDE:
+        raise SourceTooLarge(
+            f"source is {width}x{height} pixels, a side over the {MAX_SOURCE_SIDE} pixel limit"
+        )
     if width * height > limits.max_pixels:
         raise SourceTooLarge(
             f"source is {width}x{height} pixels, over the {limits.max_pixels} pixel limit"

@@ -195,10 +195,18 @@ def test_probe_errors(data: bytes, error: type[ImageError]) -> None:
 
 
 def test_pixel_limit_reads_only_the_header() -> None:
-    """With the limit lifted the 100000x100000 claim is reported, not decoded (30 GB)."""
-    bomb = images.png_header_claiming(100_000, 100_000)
+    """With the limit lifted the 60000x60000 claim is reported, not decoded (10 GB)."""
+    bomb = images.png_header_claiming(60_000, 60_000)
     info = probe(bomb, Limits(max_pixels=10**11))
-    assert (info.format, info.width, info.height) == (ImageFormat.PNG, 100_000, 100_000)
+    assert (info.format, info.width, info.height) == (ImageFormat.PNG, 60_000, 60_000)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 65_536), (49_000_000, 1)])
+def test_a_side_over_65535_is_too_large_whatever_the_pixel_count(width: int, height: int) -> None:
+    """A 1x49,000,000 PNG is within 50 MP but costs libvips seconds per size."""
+    with pytest.raises(SourceTooLarge, match="a side over the 65535 pixel limit") as caught:
+        probe(images.png_header_claiming(width, height), Limits(max_pixels=10**11))
+    assert caught.value.status == 413
 
 
 def test_byte_limit_comes_first() -> None:
