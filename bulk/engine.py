@@ -16,10 +16,14 @@ so an object is either all there or not there, and the next run's diff redoes it
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import mimetypes
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from bulk.plan import Job
 from bulk.run import Run
@@ -103,7 +107,7 @@ class Engine:
 
     async def _upload(self, job: Job) -> bytes:
         assert job.local is not None
-        data = await asyncio.to_thread(job.local.read_bytes)
+        data = await asyncio.to_thread(read_regular, job.local)
         fmt = sniff(data)
         content_type = fmt.content_type if fmt else _guess_type(job.rel)
         await self._storage.put(
@@ -142,6 +146,16 @@ def storage_reason(error: StorageError) -> str:
     cause = error.__cause__
     detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
     return f"storage: {error.reason}{detail}"[:500]
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file. Non-blocking open and a check of what was opened: a
+    file swapped for a FIFO after migrate's scan must not block a thread forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return file.read()
 
 
 def _guess_type(rel: str) -> str:

@@ -7,6 +7,8 @@
     SRC_DIR/placeholder/[*/]{name}     → a bare placeholder name (mventory: {site}/full/{name})
     SRC_DIR/cache/, placeholder/,
     watermark/, .*                     → skipped (Magento's own resized copies, dot files)
+    a FIFO, socket or device, an
+    invalid path                       → refused: a line in the error log, never opened
 
 Local files are only ever read. Each file is one job for the engine: read, upload as the
 original (overwriting, unless `missing_only`), render every size from the bytes already in
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bulk.engine import Engine
-from bulk.plan import Job, missing_sizes, original_prefixes
+from bulk.plan import INVALID_PATH, Job, missing_sizes, original_prefixes
 from bulk.report import Report
 from bulk.run import Run
 from config import Settings
@@ -68,23 +71,31 @@ def scan_tree(root: Path) -> Scan:
             if not name.startswith(".") and not (here == Path() and name in SKIPPED_DIRS)
         )
         for name in sorted(names):
-            rel = (here / name).as_posix()
             if name.startswith("."):
                 continue
             if not is_image_name(name):
                 scan.ignored += 1
-            elif not valid_rel(rel):
-                scan.refused.append(
-                    (
-                        str(Path(directory, name)),
-                        "not a valid image path: "
-                        "segments are letters, digits, '.', '_', '-', not "
-                        "starting with '.', '_' or '-'",
-                    )
-                )
+                continue
+            path, rel = Path(directory, name), (here / name).as_posix()
+            reason = not_a_file(path) or (None if valid_rel(rel) else INVALID_PATH)
+            if reason:
+                scan.refused.append((str(path), reason))
             else:
-                scan.files[rel] = Path(directory, name)
+                scan.files[rel] = path
     return scan
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why `path` is no regular file (nor a symlink to one), or None. Only `stat` is
+    called: opening a FIFO blocks until a writer comes, which may be never."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:  # a dangling symlink, or gone since the walk listed it
+        return f"cannot read: {error.strerror or error}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file ({kind}): not read"
 
 
 def find_placeholder(root: Path, name: str) -> Path | None:

@@ -19,6 +19,12 @@ from bulk.shard import ALL, Shard
 from layouts import SiteLayout, Size
 from storage import Storage
 
+# Why a name with an image suffix is no original (layouts/segments.py SEGMENT), for logs.
+INVALID_PATH = (
+    "not a valid image path: each segment is ASCII letters, digits, '.', '_' and '-', "
+    "not starting with '.' or '-'; rename it"
+)
+
 
 @dataclass(frozen=True)
 class Job:

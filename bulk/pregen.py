@@ -66,7 +66,8 @@ def select_sizes(
     layout: SiteLayout, wanted: Sequence[str] | None, formats: Sequence[str] | None = None
 ) -> tuple[Size, ...]:
     """The site's sizes named in `wanted` (all when None), with their variants in `formats`
-    (all the site enables when None), in the site's order."""
+    (all the site enables when None), in the site's order. PregenUsageError for a name the
+    site does not make: a run that would silently make nothing is a mistake."""
     made = tuple(
         size
         for size in layout.sizes
@@ -74,14 +75,31 @@ def select_sizes(
     )
     if wanted is None:
         return made
-    unknown = [name for name in wanted if layout.size_named(name) is None]
+    names = dict.fromkeys(size.name.removesuffix(size.suffix) for size in layout.sizes)
+    unknown = [name for name in wanted if name not in names]
     if unknown:
-        configured = ", ".join(size.name for size in layout.sizes)
-        raise PregenUsageError(
-            f"size {unknown[0]!r} is not configured for site {layout.site.name!r} (configured: "
-            f"{configured}); sizes are keys, so only configured ones can be made"
-        )
+        raise PregenUsageError(_not_made(layout, unknown, list(names)))
     return tuple(size for size in made if size.name.removesuffix(size.suffix) in wanted)
+
+
+def _not_made(layout: SiteLayout, unknown: list[str], made: list[str]) -> str:
+    site = layout.site
+    unconfigured = [name for name in unknown if layout.size_named(name) is None]
+    if site.magento2 is not None and not unconfigured:
+        # Sizes of the other URL format: served, but this url_format never makes them.
+        url_format = site.magento2.url_format
+        makes = "hashes" if url_format == "hash" else "query sizes (like 240x300)"
+        return (
+            f"--sizes {', '.join(unknown)}: site {site.name!r} has url_format = "
+            f'"{url_format}", which makes {makes} only; name those (`mediaproxy magento2 '
+            f'hashes --site {site.name}` lists them), or set url_format = "both" in '
+            f"[sites.{site.name}] to make both kinds"
+        )
+    name = (unconfigured or unknown)[0]
+    return (
+        f"size {name!r} is not configured for site {site.name!r} (configured: "
+        f"{', '.join(made)}); sizes are keys, so only configured ones can be made"
+    )
 
 
 def parse_size_list(text: str) -> tuple[str, ...]:

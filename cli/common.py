@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from bulk.events import check_queue_url
 from config import Settings
 from layouts import Router
 
@@ -55,3 +56,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def port_number(text: str, lowest: int = 1) -> int:
+    """A TCP port to listen on. 0 (any free port) only where `lowest` allows it: the
+    metrics server would listen on a port nothing logs, so nobody could scrape it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number {lowest}-65535, got {text!r}")
+    return value
+
+
+def queue_url(text: str) -> str:
+    try:
+        return check_queue_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error

@@ -11,13 +11,15 @@ from bulk.report import EXIT_INTERRUPTED
 from cli import console
 from cli.common import Subparsers, add_command
 from config import Settings
-from layouts import BadPath, Router, parse_rel
+from layouts import BadPath, Router, SiteLayout, parse_rel
 
 DESCRIPTION = """\
 Delete {site}/full/REL and {site}/{size}/REL for every size the site configures, for each
-REL given, and print `deleted KEY` for each object that existed. A running proxy may still
-hold a deleted image in its memory cache until it expires or is evicted; the upload API's
-DELETE purges that cache too.
+REL given, and print `deleted KEY` for each object that existed. Every REL is checked
+first: an invalid one, or one below Magento 2's cache/, placeholder/ or watermark/ (never
+originals), stops the command before anything is deleted. A running proxy may still hold a
+deleted image in its memory cache until it expires or is evicted; the upload API's DELETE
+purges that cache too.
 
 examples:
   mediaproxy delete --site t1 1/3/1335478295542.jpg
@@ -47,13 +49,15 @@ def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
         return console.usage_error(
             "delete", f"unknown site {args.site!r} (configured: {', '.join(settings.sites)})"
         )
-    try:
-        rels = [parse_rel(rel) for rel in args.rels]
-    except BadPath as error:
-        below = layout.originals_prefix
-        return console.usage_error(
-            "delete", f"{error.reason} (REL is a path below {below}, e.g. 1/3/1335478295542.jpg)"
-        )
+    for rel in args.rels:  # every REL before anything is deleted
+        problem = refusal(layout, rel)
+        if problem is not None:
+            return console.usage_error(
+                "delete",
+                f"{rel}: {problem} (REL is a path below {layout.originals_prefix}, "
+                "e.g. 1/3/1335478295542.jpg)",
+            )
+    rels: list[str] = args.rels
 
     async def work() -> bool:
         storage = await console.open_for(settings, 1)
@@ -68,3 +72,17 @@ def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
         return console.usage_error("delete", str(error))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def refusal(layout: SiteLayout, rel: str) -> str | None:
+    """Why `rel` is no path of an original to delete, or None. Magento 2's cache/,
+    placeholder/ and watermark/ hold sizes and Magento's own files: deleting
+    `cache/{hash}/a/b/x.jpg` "with every size" would be a guess at what was meant."""
+    try:
+        parse_rel(rel)
+    except BadPath as error:
+        return error.reason
+    top = rel.split("/", 1)[0]
+    if top in layout.not_originals:
+        return f"{top}/ never holds originals; give the original's path"
+    return None

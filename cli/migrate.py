@@ -17,7 +17,8 @@ Upload every image under SRC_DIR, a Magento media/catalog/product folder, to
 {site}/full/{path} (a/b/file.jpg stays a/b/file.jpg), then render and store every size the
 site configures. Skips cache/ and placeholder/ at the top of SRC_DIR, dot files and
 non-image files; uploads the site's placeholder (SRC_DIR/placeholder/[default/]NAME) as
-{site}/full/NAME. Local files are only read, never changed or deleted.
+{site}/full/NAME. Local files are only read, never changed or deleted; a FIFO, socket or
+device is not even opened (a line in the error log).
 
 examples:
   mediaproxy migrate /var/www/magento/pub/media/catalog/product --site t1

@@ -20,7 +20,7 @@ from bulk.pregen import (
 from bulk.run import Run
 from bulk.shard import ALL, Shard
 from cli import console
-from cli.common import Subparsers, add_bulk_options, add_command
+from cli.common import Subparsers, add_bulk_options, add_command, queue_url
 from config import Settings
 from layouts import Router
 
@@ -57,7 +57,8 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--sizes",
         metavar="LIST",
-        help='only these configured sizes, e.g. "300x, 70x70" (default: all)',
+        help='only these configured sizes, e.g. "300x, 70x70" (default: all); Magento 2: '
+        "the hashes or WxH sizes its url_format makes",
     )
     parser.add_argument(
         "--formats",
@@ -82,6 +83,7 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--enqueue",
+        type=queue_url,
         metavar="SQS_URL",
         help="render nothing here: send one message per original that needs work to this "
         "queue, for `mediaproxy worker`s to share (10 per SendMessageBatch)",

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from cli.common import Subparsers, add_command
+from cli.common import Subparsers, add_command, port_number
 from cli.console import usage_error
 from cli.demo import seed_demo
 from config import Settings
@@ -28,7 +28,11 @@ def register(subparsers: Subparsers) -> None:
         "/healthz, /readyz, /metrics.",
     )
     parser.add_argument("--host", help="address to bind (default: server.host)")
-    parser.add_argument("--port", type=int, help="port to bind (default: server.port)")
+    parser.add_argument(
+        "--port",
+        type=lambda text: port_number(text, lowest=0),
+        help="port to bind, 0 for any free one (default: server.port)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:

@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 
 from bulk.events import Clients, QueueError, Worker, WorkerMetrics, WorkerOptions, connect
 from bulk.report import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from cli.common import Subparsers, add_command, positive_int
+from cli.common import Subparsers, add_command, port_number, positive_int, queue_url
 from config import Settings
 from layouts import Router
 
@@ -49,7 +49,13 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers, "worker", run, "keep sizes current from S3 event notifications", DESCRIPTION
     )
-    parser.add_argument("--queue", required=True, metavar="SQS_URL", help="the queue's URL")
+    parser.add_argument(
+        "--queue",
+        required=True,
+        type=queue_url,
+        metavar="SQS_URL",
+        help="the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/media-events",
+    )
     parser.add_argument(
         "--jobs",
         type=positive_int,
@@ -87,7 +93,7 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=port_number,
         metavar="P",
         help="serve Prometheus metrics on http://HOST:P/metrics (default: none)",
     )

@@ -107,8 +107,15 @@ class SiteLayout(ABC):
         return rel if self.is_original(rel) else None
 
     def size_keys(self, rel: str) -> dict[str, str]:
-        """Every size of `rel`, name → key."""
-        return {size.name: size.key(rel) for size in self.sizes}
+        """Every size of `rel`, name → key; none for a plain file (whose size keys would be
+        another image's: `a.jpg.webp`'s are a.jpg's WebP variants)."""
+        if not is_image_name(rel):
+            return {}
+        return {size.name: size.key(rel) for size in self._all_sizes()}
+
+    def _all_sizes(self) -> tuple[Size, ...]:
+        """What `size_keys` covers: every size this site may have written."""
+        return self.sizes
 
     def size_named(self, name: str) -> Size | None:
         return self._by_name.get(name)

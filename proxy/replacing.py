@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 from layouts import ImageRequest
 from proxy.services import Services
-from resize import Rendered, is_image_name
+from resize import Rendered
 
 log = logging.getLogger("mediaproxy.upload")
 T = TypeVar("T")
@@ -155,8 +155,4 @@ async def store_sizes(
 
 
 def size_keys(image: ImageRequest) -> list[str]:
-    """The keys of every size of `image`; none for a plain file (whose size keys would be
-    another image's: `a.jpg.webp`'s are a.jpg's WebP variants)."""
-    if not is_image_name(image.rel):
-        return []
     return list(image.layout.size_keys(image.rel).values())

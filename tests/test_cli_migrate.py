@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import pyvips
 
+from bulk.engine import read_regular
 from cli.main import main
 from tests import images
 from tests.conftest import RawS3
-from tests.serving import SIZES, make_settings
+from tests.serving import GUARD, SIZES, make_settings
 
 SPECS = [text.strip() for text in SIZES.split(",")]
+REPO = Path(__file__).resolve().parent.parent
 MakeConfig = Callable[[], Path]
 
 
@@ -116,6 +121,7 @@ def test_migrate_no_sizes_logs_bad_names_and_goes_on(
             "a/b/ab1.jpg": images.jpeg(64, 48),
             "a/b/-bad.jpg": b"x",
             "a/b/with space.jpg": b"x",
+            "_/_/__.jpg": images.jpeg(16, 16),  # Magento's dispersion of `__.jpg`: valid
             "small_image.jpg": images.jpeg(16, 16),
         },
     )
@@ -125,10 +131,46 @@ def test_migrate_no_sizes_logs_bad_names_and_goes_on(
         cli(config(), "migrate", str(source), "--site", "t1", "--no-sizes", "--errors", str(errors))
         == 1
     )
-    assert set(s3_raw.list(s3_bucket)) == {"t1/full/a/b/ab1.jpg", "t1/full/small_image.jpg"}
+    assert set(s3_raw.list(s3_bucket)) == {
+        "t1/full/a/b/ab1.jpg",
+        "t1/full/_/_/__.jpg",
+        "t1/full/small_image.jpg",
+    }
     logged = [line.split("\t") for line in errors.read_text().splitlines()]
     assert sorted(Path(key).name for key, _ in logged) == ["-bad.jpg", "with space.jpg"]
-    assert all(reason.startswith("not a valid image path") for _, reason in logged)
+    assert {reason for _, reason in logged} == {
+        "not a valid image path: each segment is ASCII letters, digits, '.', '_' and '-', "
+        "not starting with '.' or '-'; rename it"
+    }
+
+
+def test_migrate_refuses_what_is_no_regular_file_without_opening_it(
+    config: MakeConfig, s3_raw: RawS3, s3_bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "product"
+    write_tree(source, {"a/b/ab1.jpg": images.jpeg(64, 48)})
+    os.mkfifo(source / "a" / "b" / "fifo.jpg")  # opening it would wait for a writer forever
+    (source / "a" / "b" / "link.jpg").symlink_to(source / "a" / "b" / "ab1.jpg")
+    errors = tmp_path / "errors.tsv"
+    command = [sys.executable, "-m", "cli.main", "--config", str(config()), "migrate"]
+    command += [str(source), "--site", "t1", "--no-sizes", "--errors", str(errors)]
+
+    # A process, so a migrate that blocks on the FIFO is killed at the timeout, not the suite.
+    done = subprocess.run(
+        command, cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=GUARD
+    )
+    assert done.returncode == 1, done.stderr
+    assert errors.read_text().splitlines() == [
+        f"{source / 'a' / 'b' / 'fifo.jpg'}\tnot a regular file (a FIFO): not read"
+    ]
+    assert set(s3_raw.list(s3_bucket)) == {"t1/full/a/b/ab1.jpg", "t1/full/a/b/link.jpg"}
+
+
+def test_a_file_swapped_for_a_fifo_after_the_scan_is_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_regular(fifo)
 
 
 def test_migrate_refuses_what_cannot_be_right(
@@ -174,6 +216,7 @@ def test_delete_refuses_bad_paths_before_touching_anything(
     s3_raw.put(s3_bucket, "t1/full/a/b/ab1.jpg", images.jpeg(8, 8))
     cfg = config()
     assert cli(cfg, "delete", "--site", "t1", "a/b/ab1.jpg", "../x.jpg") == 2
-    assert "REL is a path below t1/full/" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mediaproxy delete: ../x.jpg: bad path segment (REL is a path below t1/full/" in err
     assert cli(cfg, "delete", "--site", "t9", "a/b/ab1.jpg") == 2
     assert s3_raw.list(s3_bucket) == ["t1/full/a/b/ab1.jpg"]

@@ -171,3 +171,13 @@ def test_sites_sharing_storage_keys_are_refused(tmp_path: Path) -> None:
         " (t1/full/cat/...);"
         " give each site its own key_prefix (one site can answer several hosts)",
     ]
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", port])
+    assert exited.value.code == 2
+    assert f"argument --port: expected a port number 0-65535, got {port!r}" in (
+        capsys.readouterr().err
+    )

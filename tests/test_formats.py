@@ -85,6 +85,7 @@ def test_a_site_without_formats_has_no_variants(tmp_path: Path) -> None:
     with pytest.raises(NotAnImage):
         router.parse("/t1/300x/a.jpg.webp")
     assert router.parse("/t1/full/a.jpg.webp").key == "t1/full/a.jpg.webp"  # a plain file
+    assert router.layouts["t1"].size_keys("a.jpg.webp") == {}  # what delete would remove
 
 
 @pytest.mark.parametrize("fmt", [ImageFormat.WEBP, ImageFormat.AVIF])

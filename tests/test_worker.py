@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,47 @@ async def test_keys_that_are_no_originals_are_acknowledged_without_any_storage_c
     assert records(worker.metrics, "ignored") == 6 + len(injected)
     assert messages(worker.metrics, "failed") == 0
     assert not [key for key in s3_raw.list(s3_bucket) if "/70x70/" in key or "/90x/" in key]
+
+
+async def test_originals_with_invalid_keys_are_acknowledged_with_one_warning_each(
+    settings: Settings,
+    sqs: Sqs,
+    queues: Queues,
+    s3_raw: RawS3,
+    s3_bucket: str,
+    aio_session: AioSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notify(s3_raw.client, s3_bucket, queue_arn=queues.arn)
+    invalid = [
+        "t1/full/1/3/bad name.jpg",  # the event says bad+name.jpg
+        "t1/full/1/3/%ZZ.jpg",  # no escape: stays %ZZ once decoded
+        "t1/full/1/3/h\u00e9.jpg",
+        "media/catalog/product/a/b/-ab.jpg",
+    ]
+    quiet = [
+        "t1/300x/1/3/bad name.jpg",  # no original's key: no one expects sizes of it
+        "t1/full/1/3/bad name.txt",  # not an image: stored as it is
+        "media/catalog/product/cache/bad name/a/b/ab.jpg",
+    ]
+    image = images.jpeg(16, 16)
+    with caplog.at_level(logging.WARNING, logger="mediaproxy.worker"):
+        async with running(settings, queues.url, aio_session) as worker:
+            for key in invalid + quiet:
+                s3_raw.put(s3_bucket, PREFIX + key, image)
+            await until(
+                lambda: records(worker.metrics, "ignored") == len(invalid + quiet),
+                "every event handled",
+            )
+            await until(lambda: sqs.depth(queues.url) == 0, "every message acknowledged")
+    warned = [r.getMessage() for r in caplog.records if r.name == "mediaproxy.worker"]
+    assert sorted(warned) == sorted(
+        f"worker: {key}\tignored: not a valid image path: each segment is ASCII letters, "
+        "digits, '.', '_' and '-', not starting with '.' or '-'; rename it"
+        for key in invalid
+    )
+    assert messages(worker.metrics, "failed") == 0
+    assert set(s3_raw.list(s3_bucket)) == {PREFIX + key for key in invalid + quiet}
 
 
 async def test_unrenderable_originals_end_in_the_dead_letter_queue_while_good_work_goes_on(

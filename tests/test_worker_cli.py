@@ -180,3 +180,33 @@ def test_a_queue_that_cannot_be_used_is_reported(
     assert "cannot use queue" in capsys.readouterr().err
     assert main(["--config", config, "pregen", "--enqueue", missing]) == 2
     assert f"--enqueue {missing}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "70000", "65536", "-1", "0", "9100x"])
+def test_a_metrics_port_out_of_range_is_a_usage_error(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["worker", "--queue", "http://127.0.0.1:9324/000000000000/q"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--metrics-port", port])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --metrics-port: expected a port number 1-65535, got {port!r}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(["worker", "--queue"], "--queue"), (["pregen", "--enqueue"], "--enqueue")],
+)
+@pytest.mark.parametrize("url", ["notaurl", "", "sqs://q", "https:///123/q", "http://h:99999/q"])
+def test_a_queue_url_that_is_no_url_is_a_usage_error_naming_the_option(
+    command: list[str], option: str, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, url])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {url!r} is not a queue URL; give the URL" in err
+    assert "https://sqs.eu-west-1.amazonaws.com/123456789012/media-events" in err
+    assert "storage.url" not in err

@@ -22,7 +22,7 @@ from bulk.events.location import Location
 from bulk.events.messages import BadMessage, Change, Kind, parse_body, pregen_body
 from bulk.events.metrics import WorkerMetrics
 from bulk.events.settle import Outcome, Settler, Unsettled
-from bulk.events.sqs import Queue, QueueError, Received, open_queue
+from bulk.events.sqs import Queue, QueueError, Received, check_queue_url, open_queue
 from bulk.events.worker import Worker, WorkerOptions
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "Worker",
     "WorkerMetrics",
     "WorkerOptions",
+    "check_queue_url",
     "connect",
     "enqueue",
     "open_queue",

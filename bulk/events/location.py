@@ -8,9 +8,13 @@ other buckets and keys outside the prefix (a bucket may notify about much more).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bulk.plan import INVALID_PATH
 from config.storageurl import S3Location, parse_storage_url
+from layouts import SiteLayout, valid_rel
+from resize import is_image_name
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,18 @@ class Location:
     def bucket_key(self, key: str) -> tuple[str, str]:
         """(bucket, full key) of a storage key, as an S3 event would name it."""
         return self.bucket or "", self.prefix + key
+
+
+def refused_original(layouts: Iterable[SiteLayout], key: str) -> str | None:
+    """Why a storage key in a site's originals, with an image suffix, is still no
+    original (a space, `%ZZ`, a non-ASCII letter...), or None when it is one or is not
+    in any site's originals at all. Such a key gets no sizes; the worker says so."""
+    for layout in layouts:
+        if not key.startswith(layout.originals_prefix):
+            continue
+        rel = key[len(layout.originals_prefix) :]
+        if rel.split("/", 1)[0] in layout.not_originals or not is_image_name(rel):
+            continue
+        if not valid_rel(rel):
+            return INVALID_PATH
+    return None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 BATCH = 10  # SendMessageBatch / ChangeMessageVisibilityBatch entries per call (SQS limit)
 _AWS_HOST = re.compile(r"(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?")
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL")
+QUEUE_URL_EXAMPLE = "https://sqs.eu-west-1.amazonaws.com/123456789012/media-events"
 
 
 class QueueError(Exception):
@@ -123,6 +124,25 @@ class Queue:
                 QueueUrl=self.url, AttributeNames=["All"]
             )
         return {str(name): value for name, value in answer.get("Attributes", {}).items()}
+
+
+def check_queue_url(url: str) -> str:
+    """`url` when it can name a queue (http(s)://HOST[:PORT]/.../NAME), else ValueError
+    saying what one looks like: botocore's own words for it ("Invalid endpoint: ://")
+    name neither the option nor the fix."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and bool(parts.path.strip("/"))
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ValueError(
+            f"{url!r} is not a queue URL; give the URL `aws sqs get-queue-url` prints, "
+            f"e.g. {QUEUE_URL_EXAMPLE} (or http://HOST:PORT/ACCOUNT/NAME for ElasticMQ)"
+        )
+    return url
 
 
 async def open_queue(

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from bulk.engine import storage_reason
-from bulk.events.location import Location
+from bulk.events.location import Location, refused_original
 from bulk.events.messages import BadMessage, Change, Kind, parse_body
 from bulk.events.metrics import WorkerMetrics
 from bulk.events.settle import Outcome, Settler, Unsettled
@@ -220,6 +220,8 @@ class Worker:
         if image is None or change.kind is Kind.OTHER:
             # Sizes (ours included), other buckets, non-images, tagging...: nothing to do.
             self.metrics.records.labels(Outcome.IGNORED.value).inc()
+            if key is not None and change.kind is not Kind.OTHER:
+                self._warn_if_refused(key)
             return
         async with self._locks.hold(image.key):
             settled = await self._settler.settle(image, change)
@@ -229,6 +231,13 @@ class Worker:
                 waited = (datetime.now(UTC) - change.time).total_seconds()
                 self.metrics.latency.observe(max(0.0, waited))
             log.info("worker: %s %s (%d sizes)", settled.outcome.value, image.key, settled.written)
+
+    def _warn_if_refused(self, key: str) -> None:
+        """An image name in a site's originals that no layout takes: whoever put it there
+        expects sizes, so the one line saying why there will be none."""
+        refused = refused_original(self._router.layouts.values(), key)
+        if refused is not None:
+            log.warning("worker: %s\tignored: %s", key, refused)
 
     async def _keep_hidden(self) -> None:
         """Extend the visibility of every message in hand; sample the queue's depth."""

@@ -65,19 +65,28 @@ class Magento2Layout(SiteLayout):
         for digest, entry in self.table.items():
             by_name[digest] = self._size(digest, entry, placeholders)
         hash_sizes = tuple(by_name.values())
-        query_sizes: dict[str, Size] = {}
-        for entry in self.table.values():  # the first entry of a WxH decides how it renders
-            name = query_name(entry.params.width, entry.params.height)
-            query_sizes.setdefault(name, self._size(name, entry, placeholders))
-        self.query_sizes = query_sizes
+        self.query_sizes = self._query_sizes(placeholders)
+        query_sizes = tuple(self.query_sizes.values())
         made = {
             "hash": hash_sizes,
-            "query": tuple(query_sizes.values()),
-            "both": hash_sizes + tuple(query_sizes.values()),
+            "query": query_sizes,
+            "both": hash_sizes + query_sizes,
         }[settings.url_format]
         self.sizes = self.with_variants(made)
-        everything = self.with_variants(hash_sizes + tuple(query_sizes.values()))
+        everything = self.with_variants(hash_sizes + query_sizes)
         self._servable = {size.name: size for size in everything}
+
+    def _query_sizes(self, placeholders: dict[str, str]) -> dict[str, Size]:
+        """One size per WxH of the table; the first entry of a WxH decides how it renders.
+        An entry with neither side has none: its query URL carries no width or height, so
+        it is the original itself (see `parse`), and a `cache/x/` copy would go unread."""
+        sizes: dict[str, Size] = {}
+        for entry in self.table.values():
+            width, height = entry.params.width, entry.params.height
+            if width is not None or height is not None:
+                name = query_name(width, height)
+                sizes.setdefault(name, self._size(name, entry, placeholders))
+        return sizes
 
     def _size(self, name: str, entry: HashEntry, placeholders: dict[str, str]) -> Size:
         kinds = [kind for kind in entry.image_types if kind in placeholders]
@@ -92,9 +101,9 @@ class Magento2Layout(SiteLayout):
     def is_original(self, rel: str) -> bool:
         return rel.split("/", 1)[0] not in NOT_ORIGINALS and super().is_original(rel)
 
-    def size_keys(self, rel: str) -> dict[str, str]:
+    def _all_sizes(self) -> tuple[Size, ...]:
         """Every size of both URL formats, so a delete leaves none behind."""
-        return {name: size.key(rel) for name, size in self._servable.items()}
+        return tuple(self._servable.values())
 
     def size_named(self, name: str) -> Size | None:
         return self._servable.get(name)
