@@ -173,6 +173,7 @@ async def _render_miss(
         return await _placeholder(request, services, image, render=False)
     cached = services.cache.get(image.key)  # rendered while we looked in storage
     if cached is not None:
+        services.metrics.memory_hits.inc()  # every answer counts once in cache_total
         services.metrics.coalesced.inc()
         return responses.from_cached(request, cached, "memory")
     services.metrics.misses.inc()
