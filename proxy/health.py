@@ -27,7 +27,7 @@ async def index(request: web.Request) -> web.Response:
         paths = [layout.original_key(rel)] + [size.key(rel) for size in base[:1]]
         urls = "<br>".join(_url(f"/{path}", linked) for path in paths)
         rows.append(
-            f"<tr><td>{escape(name)}</td><td>{escape(type(layout).__name__)}</td>"
+            f"<tr><td>{escape(name)}</td><td>{escape(layout.site.layout)}</td>"
             f"<td>{len(base)}: {escape(sizes + more)}</td><td>{urls}</td></tr>"
         )
     page = (

@@ -128,12 +128,21 @@ async def _in_source_format(
     request: web.Request, services: Services, asked: ImageRequest
 ) -> web.StreamResponse | _Stream | None:
     """Strict mode, a negotiated variant not made yet (formats turned on before pregen
-    ran again): the size in its source format, as nginx's `try_files` would answer."""
+    ran again): the size in its source format, as nginx's `try_files` would answer. With
+    the placeholders' short Cache-Control: a CDN keeps it as the answer for that Accept,
+    and the variant comes once pregen has made it."""
     cached = services.cache.get(asked.key)
     if cached is not None:
         services.metrics.memory_hits.inc()
-        return responses.from_cached(request, cached, "memory")
-    return await _from_storage(request, services, asked, services.cache.ticket())
+        found: web.StreamResponse | _Stream | None = responses.from_cached(
+            request, cached, "memory"
+        )
+    else:
+        found = await _from_storage(request, services, asked, services.cache.ticket())
+    if found is not None:
+        headers = found.headers
+        headers["Cache-Control"] = services.settings.cache.placeholder_cache_control
+    return found
 
 
 def _with_default_cache_control(meta: ObjectMeta, services: Services) -> ObjectMeta:

@@ -8,6 +8,7 @@ the configured URL (config.storageurl).
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiobotocore.session import AioSession
 
@@ -43,6 +44,7 @@ __all__ = [
     "UnusableStorage",
     "etag_matches",
     "open_storage",
+    "storage_problem",
 ]
 
 
@@ -76,3 +78,22 @@ async def open_storage(
         timeout=settings.timeout,
         session=session,
     )
+
+
+def storage_problem(settings: StorageSettings) -> str | None:
+    """Why `open_storage` would refuse `settings.url`, checked without writing anything
+    (a missing directory may be made, as open_storage does); None when it would open. A
+    bucket is not contacted: `/readyz` and the commands' first call say if it answers."""
+    try:
+        location = parse_storage_url(settings.url)
+    except ValueError as error:
+        return str(error)
+    if not isinstance(location, FileLocation):
+        return None
+    root = location.root.absolute()
+    existing = next(path for path in (root, *root.parents) if path.exists() or path == path.parent)
+    if not existing.is_dir():
+        return f"storage url {settings.url!r}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"storage url {settings.url!r}: {existing} is not writable"
+    return None

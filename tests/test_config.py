@@ -181,3 +181,20 @@ def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixt
     assert f"argument --port: expected a port number 0-65535, got {port!r}" in (
         capsys.readouterr().err
     )
+
+
+def test_config_check_refuses_a_file_storage_it_could_not_use_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "plain").write_bytes(b"a file, not a directory")
+    monkeypatch.setenv("T1_KEYS", "k" * 20)
+    config = str(write(tmp_path, GOOD))
+    monkeypatch.setenv("MEDIAPROXY_STORAGE_URL", f"file:{tmp_path}/plain/media")
+    assert main(["--config", config, "config", "check"]) == 2
+    assert f"storage.url: storage url 'file:{tmp_path}/plain/media': {tmp_path}/plain is not" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setenv("MEDIAPROXY_STORAGE_URL", f"file:{tmp_path}/new/media")
+    assert main(["--config", config, "config", "check"]) == 0  # serve would make it
+    assert "config ok" in capsys.readouterr().out
+    assert not (tmp_path / "new").exists()

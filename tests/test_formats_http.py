@@ -220,12 +220,16 @@ async def test_strict_mode_answers_the_source_format_until_the_variant_exists(
         answer = await client.get("/t1/300x/s/j/sj.jpg", headers={"Accept": "image/webp"})
         assert (answer.status, answer.headers["Content-Type"]) == (200, "image/jpeg")
         assert answer.headers["Vary"] == "Accept"
+        assert answer.headers["Cache-Control"] == "public, max-age=300"  # a stand-in
         assert await answer.read() == jpeg
     assert (await client.get("/t1/300x/s/j/sj.jpg.webp")).status == 404  # asked by name
     webp = images.webp(300, 200)
     await storage.put("t1/300x/s/j/sj.jpg.webp", webp, content_type="image/webp")
     answer = await client.get("/t1/300x/s/j/sj.jpg", headers={"Accept": "image/webp"})
     assert (answer.headers["Content-Type"], await answer.read()) == ("image/webp", webp)
+    assert answer.headers["Cache-Control"] == "public, max-age=31536000"
+    plain = await client.get("/t1/300x/s/j/sj.jpg", headers={"Accept": "*/*"})
+    assert plain.headers["Cache-Control"] == "public, max-age=31536000"  # not the stand-in's
     await settle(client)
     assert [o.key async for o in storage.list("t1/300x/")] == [
         "t1/300x/s/j/sj.jpg",

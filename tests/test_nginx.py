@@ -9,11 +9,13 @@ request; `up=-` means nginx answered by itself and proxied nothing.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from config import CacheSettings
 from tests import images
 from tests.conftest import RawS3
 from tests.nginx_helpers import PLACEHOLDER, TEMPLATES, Stack, running_stack
@@ -207,3 +209,16 @@ def test_compose_gives_nginx_every_placeholder_of_its_template() -> None:
         name for name in set(PLACEHOLDER.findall(template)) if f"      {name}: " not in compose
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("template", [BUCKET_FIRST, "magento2.conf.template"])
+def test_bucket_first_nginx_keeps_mediaproxys_answers_no_longer_than_its_memory(
+    template: str,
+) -> None:
+    """After a re-upload or delete the bucket answers anew or 404s and the request falls
+    back to nginx's copy of mediaproxy's answer: kept longer than `cache.memory_ttl`, it
+    would bring the old picture back after the README's "purge the CDN after that long"."""
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    assert re.findall(r"proxy_cache_valid 200 (\S+);", text) == [
+        f"{CacheSettings().memory_ttl:.0f}s"
+    ]
