@@ -14,7 +14,7 @@ from layouts import Router
 from proxy.app import run_server
 from rendering import configure_malloc
 from resize import configure_libvips
-from storage import UnusableStorage
+from storage import UnusableStorage, storage_problem
 
 
 def register(subparsers: Subparsers) -> None:
@@ -39,6 +39,9 @@ def run(args: argparse.Namespace, settings: Settings, router: Router) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     configure_malloc(compact=settings.resize.compact_memory)
     configure_libvips()  # before the demo seeding touches libvips
+    problem = storage_problem(settings.storage)
+    if problem is not None:  # before anything is seeded or logged as listening
+        return usage_error("serve", f"storage.url: {problem}")
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     if settings.embedded:

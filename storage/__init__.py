@@ -56,10 +56,10 @@ async def open_storage(
     the configured pool size (the bulk tools run more lanes than a server); `session`
     shares an AioSession with other clients (the event worker's SQS client). Close the
     result with `await .close()`."""
-    try:
-        location = parse_storage_url(settings.url)
-    except ValueError as error:
-        raise UnusableStorage(str(error)) from None
+    problem = await asyncio.to_thread(storage_problem, settings)  # a few stat calls
+    if problem is not None:
+        raise UnusableStorage(problem)
+    location = parse_storage_url(settings.url)
     if isinstance(location, FileLocation):
         root = location.root.absolute()
         try:

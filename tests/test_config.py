@@ -149,7 +149,7 @@ def test_commands_refuse_a_storage_directory_they_cannot_use(
     assert main(["--config", str(write(tmp_path, GOOD)), *command]) == 2
     err = capsys.readouterr().err
     assert f"storage.url: storage url 'file:{tmp_path}/plain': " in err
-    assert "is not a usable directory (File exists)" in err
+    assert f"{tmp_path}/plain is not a directory" in err
     assert "Traceback" not in err
 
 

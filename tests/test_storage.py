@@ -432,12 +432,10 @@ async def test_a_file_url_that_is_no_directory_is_refused_with_its_reason(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "plain").write_bytes(b"x")
-    for url, reason in [
-        (f"file:{tmp_path}/plain", "File exists"),
-        (f"file:{tmp_path}/plain/below", "Not a directory"),
-    ]:
-        with pytest.raises(ValueError, match=f"is not a usable directory \\({reason}\\)"):
+    for url in (f"file:{tmp_path}/plain", f"file:{tmp_path}/plain/below"):
+        with pytest.raises(ValueError, match=f"{tmp_path}/plain is not a directory"):
             await open_storage(StorageSettings(url=url))
+    assert (tmp_path / "plain").read_bytes() == b"x"
 
 
 @pytest.mark.parametrize(
