@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from layouts import ImageRequest
@@ -25,6 +26,14 @@ log = logging.getLogger("mediaproxy.upload")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Written:
+    """An upload's original as stored: its claim (proxy.locks) and its ETag."""
+
+    token: object
+    etag: str
+
+
 async def replace_original(
     services: Services,
     image: ImageRequest,
@@ -33,26 +42,28 @@ async def replace_original(
     rendered: dict[str, Rendered] | None = None,
     *,
     keep_claim: bool = False,
-) -> tuple[dict[str, str], object]:
+) -> tuple[dict[str, str], Written]:
     """Store the original, then its new sizes (`rendered`), or delete the old ones (None).
 
-    Returns the reason per size name that could not be stored, and the write's claim on
-    the original: released here unless `keep_claim` (a background render takes it over).
+    Returns the reason per size name that could not be stored, and the write: its claim
+    on the original (released here unless `keep_claim`: a background render takes it
+    over) and the ETag it stored, which its sizes are checked against.
     """
     sizes = size_keys(image)
     async with services.originals.hold(image.original):
         token = services.originals.claim(image.original)  # a background render going: stop
         try:
-            await services.storage.put(
+            stored = await services.storage.put(
                 image.key,
                 body,
                 content_type=content_type,
                 cache_control=services.settings.cache.cache_control,
             )
+            written = Written(token, stored.etag)
             await _fence(services, image, sizes)
             errors: dict[str, str] = {}
             if rendered is not None:
-                errors = await store_sizes(services, image, rendered)
+                errors = await store_sizes(services, image, rendered, written.etag)
             elif sizes:
                 await services.storage.delete(sizes)
             services.cache.purge([image.key, *sizes])
@@ -61,7 +72,7 @@ async def replace_original(
             raise
     if not keep_claim:
         services.originals.release(image.original, token)
-    return errors, token
+    return errors, written
 
 
 async def remove_original(services: Services, image: ImageRequest) -> bool:
@@ -120,12 +131,15 @@ def _log_unseen_failure(task: asyncio.Task[tuple[Any, Exception | None]]) -> Non
 
 
 async def store_sizes(
-    services: Services, image: ImageRequest, rendered: dict[str, Rendered]
+    services: Services, image: ImageRequest, rendered: dict[str, Rendered], etag: str
 ) -> dict[str, str]:
-    """Write every size (by key); return the reason per size name that was not stored.
+    """Write every size (by key) of the original stored with `etag`; return the reason
+    per size name that was not stored.
 
     A size that could not be stored is deleted, so the old one cannot stay in its place
-    (the next request for it renders it).
+    (the next request for it renders it). So are all of them when the original no longer
+    has `etag` once they landed: another replica replaced or deleted it meanwhile (its
+    lock is not ours), and sizes of this picture may have landed over that one's.
     """
     names = {key: name for name, key in image.layout.size_keys(image.rel).items()}
 
@@ -145,6 +159,10 @@ async def store_sizes(
 
     outcomes = await asyncio.gather(*(store(key, out) for key, out in rendered.items()))
     failed = [key for key, reason in zip(rendered, outcomes, strict=True) if reason]
+    if len(failed) < len(rendered) and not await _still_written(services, image, etag):
+        services.metrics.stale_stores.inc(len(rendered) - len(failed))
+        log.info("upload: %s changed on another replica meanwhile; its sizes go", image.key)
+        failed = list(rendered)  # deleted below: the next request renders the current one
     if failed:
         try:
             await services.storage.delete(failed)
@@ -152,6 +170,11 @@ async def store_sizes(
             log.error("upload: old sizes may remain under %s", ", ".join(failed), exc_info=True)
     services.cache.purge(rendered)
     return {names[key]: reason for key, reason in zip(rendered, outcomes, strict=True) if reason}
+
+
+async def _still_written(services: Services, image: ImageRequest, etag: str) -> bool:
+    meta = await services.storage.head(image.key)
+    return meta is not None and meta.etag == etag
 
 
 def size_keys(image: ImageRequest) -> list[str]:

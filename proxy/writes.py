@@ -18,7 +18,13 @@ from aiohttp import web
 from layouts import ImageRequest
 from proxy.auth import authorize
 from proxy.errors import BadRequest, NotFound, PayloadTooLarge
-from proxy.replacing import remove_original, replace_original, run_to_the_end, store_sizes
+from proxy.replacing import (
+    Written,
+    remove_original,
+    replace_original,
+    run_to_the_end,
+    store_sizes,
+)
 from proxy.services import SERVICES, Services
 from rendering import Priority, decode_cost
 from resize import Rendered, SourceInfo, is_image_name, probe, render_many
@@ -48,9 +54,9 @@ async def _put(request: web.Request, services: Services) -> web.Response:
     write = replace_original(
         services, image, body, info.format.content_type, rendered, keep_claim=later
     )
-    errors, token = await run_to_the_end(services, image, write)
+    errors, written = await run_to_the_end(services, image, write)
     if later:
-        job = _background(services, image, body, token)
+        job = _background(services, image, body, written)
         services.tasks.spawn(job, name=f"sizes {image.key}")
         return _result(image, {}, 202)
     if mode == "none":
@@ -119,10 +125,13 @@ async def _prepare(
     return info, {size.key(image.rel): out for size, out in zip(sizes, outputs, strict=True)}
 
 
-async def _background(services: Services, image: ImageRequest, body: bytes, token: object) -> None:
+async def _background(
+    services: Services, image: ImageRequest, body: bytes, written: Written
+) -> None:
     """Render and store the sizes of an upload answered 202. Its old sizes are deleted
     already (requests meanwhile render from the new original); a later write of the same
-    original takes the claim (`token`) away, and this one then stores nothing."""
+    original takes the claim away, and this one then stores nothing."""
+    token = written.token
     try:
         _, rendered = await _prepare(
             services, image, body, render=True, priority=Priority.BACKGROUND
@@ -130,7 +139,7 @@ async def _background(services: Services, image: ImageRequest, body: bytes, toke
         assert rendered is not None
         async with services.originals.hold(image.original):
             if services.originals.owns(image.original, token):
-                await store_sizes(services, image, rendered)
+                await store_sizes(services, image, rendered, written.etag)
     except Exception:
         log.warning("upload: sizes of %s could not be rendered", image.key, exc_info=True)
     finally:

@@ -157,3 +157,48 @@ async def test_render_of_the_old_original_on_another_replica_is_not_left_in_stor
     status, body, _ = await answer(replicas.two, SIZE)
     assert status == 200
     assert not is_a(body)
+
+
+async def stored_pictures(replicas: Replicas) -> dict[str, bool]:
+    """Every object of the original now in the bucket: key → whether it shows A."""
+    found = {}
+    async for listed in replicas.bucket.inner.list("t1/"):
+        stored = await replicas.bucket.inner.get(listed.key)
+        assert stored.body is not None
+        found[listed.key] = is_a(await stored.body.read())
+    return found
+
+
+@pytest.mark.parametrize(("mode", "status"), [("sync", 201), ("background", 202)])
+async def test_two_uploads_on_two_replicas_never_leave_sizes_of_the_loser(
+    replicas: Replicas, mode: str, status: int
+) -> None:
+    """Replica two stores A and its sizes, one of them late, after replica one stored B
+    and all of B's: two sees after its stores that the original is no longer its A and
+    deletes the sizes it stored; what is left is B's or missing (rendered on demand)."""
+    late = replicas.bucket.pause("put", SIZE)
+    target = f"/{ORIGINAL}?sizes={mode}"
+    uploading = asyncio.create_task(replicas.two.put(target, data=A, headers=AUTH))
+    await late.reached.wait()  # A is stored, and every size of A but one
+    assert (await replicas.one.put("/" + ORIGINAL, data=B, headers=AUTH)).status == 201
+    late.release()
+    assert (await uploading).status == status
+    await replicas.settle()
+    left = await stored_pictures(replicas)
+    assert left[ORIGINAL] is False
+    assert [key for key, shows_a in left.items() if shows_a] == []
+
+
+@pytest.mark.parametrize(("mode", "status"), [("sync", 201), ("background", 202)])
+async def test_an_upload_racing_a_delete_on_another_replica_leaves_no_orphan(
+    replicas: Replicas, mode: str, status: int
+) -> None:
+    late = replicas.bucket.pause("put", SIZE)
+    target = f"/{ORIGINAL}?sizes={mode}"
+    uploading = asyncio.create_task(replicas.two.put(target, data=A, headers=AUTH))
+    await late.reached.wait()
+    assert (await replicas.one.delete("/" + ORIGINAL, headers=AUTH)).status == 204
+    late.release()
+    assert (await uploading).status == status
+    await replicas.settle()
+    assert await stored_pictures(replicas) == {}
