@@ -8,6 +8,10 @@ stores of renders published before are awaited, and only then does it write or d
 the sizes itself and purge memory (which refuses bytes read before the purge). The whole
 sequence runs as a tracked task to its end even if the request times out or the client
 goes: a half-done one is exactly what leaves old sizes behind.
+
+Replicas share no lock: once an upload's sizes have landed it reads the original's ETag,
+and if another replica replaced or deleted the original meanwhile, deletes those sizes
+again (as a render's store does, proxy.services).
 """
 
 from __future__ import annotations
