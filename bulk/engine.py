@@ -34,6 +34,10 @@ from storage import GetStatus, Storage, StorageError
 
 log = logging.getLogger("mediaproxy.bulk")
 LANES_PER_JOB = 2
+CHANGED_MEANWHILE = (
+    "the original was replaced or deleted while its sizes were made: they were removed "
+    "again (its writer makes the new ones; run again to be sure)"
+)
 
 
 def connections_for(jobs: int) -> int:
@@ -73,14 +77,14 @@ class Engine:
 
     async def _one(self, job: Job, pool: ThreadPoolExecutor) -> None:
         try:
-            data = await (self._upload(job) if job.local is not None else self._download(job))
-            if data is None:
+            source = await (self._upload(job) if job.local is not None else self._download(job))
+            if source is None:
                 return
             if job.sizes:
                 if self._run.stopping:
                     self._run.report.interrupted = True
                     return
-                await self._make(job, data, pool)
+                await self._make(job, *source, pool)
         except ImageError as error:
             self._run.fail(job.key, error.reason)
         except StorageError as error:
@@ -93,7 +97,8 @@ class Engine:
         self._run.report.originals += 1
         self._run.progress.advance()
 
-    async def _download(self, job: Job) -> bytes | None:
+    async def _download(self, job: Job) -> tuple[bytes, str] | None:
+        """The original's bytes and ETag, or None when it is gone."""
         found = await self._storage.get(job.key)
         if found.status is not GetStatus.OK or found.meta is None or found.body is None:
             self._run.report.ignored += 1  # deleted since the listing: nothing to make
@@ -103,42 +108,53 @@ class Engine:
             raise SourceTooLarge(
                 f"source is {found.meta.size} bytes, over the {self._limits.max_bytes} limit"
             )
-        return await found.body.read()
+        return await found.body.read(), found.meta.etag
 
-    async def _upload(self, job: Job) -> bytes:
+    async def _upload(self, job: Job) -> tuple[bytes, str]:
         assert job.local is not None
         data = await asyncio.to_thread(read_regular, job.local)
         fmt = sniff(data)
         content_type = fmt.content_type if fmt else _guess_type(job.rel)
-        await self._storage.put(
+        stored = await self._storage.put(
             job.key, data, content_type=content_type, cache_control=self._cache_control
         )
         self._run.report.uploaded += 1
         self._run.report.bytes_written += len(data)
-        return data
+        return data, stored.etag
 
-    async def _make(self, job: Job, data: bytes, pool: ThreadPoolExecutor) -> None:
+    async def _make(self, job: Job, data: bytes, etag: str, pool: ThreadPoolExecutor) -> None:
+        """Render and store the job's sizes from `data`, the original with `etag`. If the
+        original has changed once they landed (an upload or delete through a server, which
+        takes no lock of ours), they are deleted again: its writer makes the new ones, and
+        a size of the old picture must not stay under its key."""
         # The layout's own parameters, so a key's bytes equal what serving renders on demand.
         params = [size.params for size in job.sizes]
         loop = asyncio.get_running_loop()
         rendered = await loop.run_in_executor(pool, render_many, data, params, self._limits)
-        await asyncio.gather(
-            *(
-                self._put(size.key(job.rel), out)
-                for size, out in zip(job.sizes, rendered, strict=True)
-            )
+        keys = [size.key(job.rel) for size in job.sizes]
+        stored = await asyncio.gather(
+            *(self._put(key, out) for key, out in zip(keys, rendered, strict=True))
         )
+        written = [key for key, ok in zip(keys, stored, strict=True) if ok]
+        if not written:
+            return
+        now = await self._storage.head(job.key)
+        if now is None or now.etag != etag:
+            await self._storage.delete(written)
+            self._run.report.made -= len(written)
+            self._run.fail(job.key, CHANGED_MEANWHILE)
 
-    async def _put(self, key: str, image: Rendered) -> None:
+    async def _put(self, key: str, image: Rendered) -> bool:
         try:
             await self._storage.put(
                 key, image.data, content_type=image.content_type, cache_control=self._cache_control
             )
         except StorageError as error:
             self._run.fail(key, storage_reason(error))
-            return
+            return False
         self._run.report.made += 1
         self._run.report.bytes_written += len(image.data)
+        return True
 
 
 def storage_reason(error: StorageError) -> str:

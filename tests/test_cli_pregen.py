@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import signal
@@ -18,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bulk import PregenOptions, Run, Shard, pregen
+from bulk.engine import CHANGED_MEANWHILE
 from cli.console import open_for
 from cli.main import main
 from config import load_settings
@@ -25,6 +27,7 @@ from proxy.app import create_app
 from storage import ObjectMeta
 from tests import images
 from tests.conftest import RawS3
+from tests.hooks import HookedStorage
 from tests.serving import GUARD, SIZES, make_settings
 
 SPECS = [text.strip() for text in SIZES.split(",")]
@@ -366,3 +369,31 @@ async def test_pregen_output_equals_on_demand_output_byte_for_byte(
             await client.close()
     finally:
         await storage.close()
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+async def test_sizes_of_an_original_changed_during_pregen_are_not_left(
+    tmp_path: Path, change: str
+) -> None:
+    """An upload or delete through a server takes no lock of pregen's: if the original
+    changed while its sizes were made, pregen deletes them again once they landed."""
+    settings = make_settings(tmp_path, f'[storage]\nurl = "file:{tmp_path / "media"}"\n')
+    storage = HookedStorage(await open_for(settings, 1))
+    original, late = "t1/full/r/a/race.jpg", "t1/300x/r/a/race.jpg"
+    await storage.inner.put(original, images.jpeg(640, 480), content_type="image/jpeg")
+    held = storage.pause("put", late)
+    try:
+        making = asyncio.create_task(pregen(storage, settings, PregenOptions(jobs=1)))
+        await held.reached.wait()  # A's other sizes are stored, this one is on its way
+        if change == "replaced":
+            await storage.inner.put(original, images.jpeg(300, 500), content_type="image/jpeg")
+        else:
+            await storage.inner.delete([original])
+        held.release()
+        report = await making
+        left = [item.key async for item in storage.inner.list("t1/") if item.key != original]
+    finally:
+        await storage.close()
+    assert left == []
+    assert report.failures == [(original, CHANGED_MEANWHILE)]
+    assert (report.made, report.exit_code) == (0, 1)
