@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from config.coerce import to_str
+
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -43,10 +45,9 @@ def parse_storage_url(url: str) -> FileLocation | S3Location:
 
 def checked_storage_url(value: Any) -> str:
     """The config coercer: a string that `parse_storage_url` accepts."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    parse_storage_url(value)
-    return value
+    url = to_str(value)
+    parse_storage_url(url)
+    return url
 
 
 def _s3(url: str) -> S3Location:
